@@ -1,0 +1,106 @@
+// Definitions shared by the shim's translation units: the structs behind the opaque handles
+// and the exception type used to carry a status code to the C boundary.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <torch/csrc/jit/api/module.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tsrt.h"
+
+struct tsrt_options {
+    std::string device = "cpu";
+};
+
+struct tsrt_model {
+    torch::jit::Module module;
+    c10::Device device;
+    std::string device_name;  // what tsrt_model_device hands out
+};
+
+struct tsrt_tensor {
+    at::Tensor tensor;  // host memory, contiguous, never aliasing caller memory
+    std::vector<int64_t> shape;
+    tsrt_dtype dtype;
+};
+
+namespace tsrt {
+
+// Thrown inside the shim to leave with a specific status and message; converted to a status
+// code at the C boundary by `guarded`.
+struct Error {
+    int status;
+    std::string message;
+};
+
+[[noreturn]] inline void fail(int status, std::string message) {
+    throw Error{status, std::move(message)};
+}
+
+inline void require(bool condition, const char *message) {
+    if (!condition) fail(TSRT_ERR_INVALID_ARGUMENT, message);
+}
+
+// Records a failure for tsrt_last_error on this thread and returns `status`. Never throws.
+int record_failure(int status, const char *message) noexcept;
+// Empties this thread's message after a successful call. Never throws.
+void record_success() noexcept;
+
+// Runs `body` and converts whatever it throws into a status code plus a per-thread message.
+// `libtorch_status` is the status reported when libtorch itself raises: what a libtorch error
+// means depends on the call (a bad file while loading, a rejected input while running).
+template <class Body>
+int guarded(int libtorch_status, const char *context, Body &&body) noexcept {
+    try {
+        body();
+        record_success();
+        return TSRT_OK;
+    } catch (const Error &e) {
+        return record_failure(e.status, e.message.c_str());
+    } catch (const c10::OutOfMemoryError &e) {
+        return record_failure(TSRT_ERR_OUT_OF_MEMORY, e.what_without_backtrace());
+    } catch (const c10::Error &e) {
+        std::string message;
+        try {
+            message = std::string(context) + ": " + e.what_without_backtrace();
+        } catch (...) {
+            return record_failure(libtorch_status, context);
+        }
+        return record_failure(libtorch_status, message.c_str());
+    } catch (const std::bad_alloc &) {
+        return record_failure(TSRT_ERR_OUT_OF_MEMORY, "out of memory");
+    } catch (const std::exception &e) {
+        std::string message;
+        try {
+            message = std::string(context) + ": " + e.what();
+        } catch (...) {
+            return record_failure(libtorch_status, context);
+        }
+        return record_failure(libtorch_status, message.c_str());
+    } catch (...) {
+        return record_failure(TSRT_ERR_INTERNAL, "unknown C++ exception inside libtsrt");
+    }
+}
+
+// Maps libtorch's element type to this ABI's; TSRT_DTYPE_UNKNOWN for types not in the ABI.
+tsrt_dtype to_abi_dtype(c10::ScalarType type) noexcept;
+
+// Hands a tensor produced by the model out to the caller: on the host, contiguous, and not
+// sharing memory with `borrowed_input`, whose memory belongs to the caller.
+tsrt_tensor *make_result_tensor(const at::Tensor &value, const at::Tensor &borrowed_input);
+
+// Views caller memory as a float32 tensor after checking the shape; no copy.
+at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t ndim);
+
+// Runs forward on one input tensor and returns the single tensor it produces.
+at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input);
+
+// Softmax over dim 1 of a 2-D floating-point tensor, then top-k into caller buffers.
+void softmax_topk_into(const at::Tensor &logits, int64_t k, int64_t *indices, float *probs,
+                       size_t capacity);
+
+}  // namespace tsrt

@@ -1,0 +1,144 @@
+// Loading and freeing models.
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/api/include/torch/cuda.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "internal.hpp"
+
+using tsrt::fail;
+using tsrt::guarded;
+using tsrt::require;
+
+namespace {
+
+// Reads a caller's buffer in place, so a load from memory needs no copy of the file. The
+// caller's bytes are only borrowed for the call: `detach` cuts the adapter off from them
+// before returning, so a reader kept alive inside libtorch can never touch them afterwards.
+class BorrowedBytes final : public caffe2::serialize::ReadAdapterInterface {
+   public:
+    BorrowedBytes(const void *data, size_t size)
+        : data_(static_cast<const char *>(data)), size_(size) {}
+
+    size_t size() const override { return size_; }
+
+    size_t read(uint64_t pos, void *buf, size_t n, const char * /*what*/) const override {
+        if (data_ == nullptr || pos >= size_) return 0;
+        size_t available = size_ - static_cast<size_t>(pos);
+        if (n > available) n = available;
+        std::memcpy(buf, data_ + pos, n);
+        return n;
+    }
+
+    void detach() {
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+   private:
+    const char *data_;
+    size_t size_;
+};
+
+c10::Device resolve_device(const tsrt_options *options) {
+    c10::Device device(options ? options->device : std::string("cpu"));
+    if (device.is_cuda()) {
+        int available = torch::cuda::device_count();
+        if (available == 0)
+            fail(TSRT_ERR_DEVICE, "device '" + device.str() +
+                                      "' requested but CUDA is not available (no CUDA device, "
+                                      "or libtorch was built without CUDA)");
+        if (device.has_index() && device.index() >= available)
+            fail(TSRT_ERR_DEVICE, "device '" + device.str() + "' requested but only " +
+                                      std::to_string(available) + " CUDA device(s) exist");
+        if (!device.has_index()) device = c10::Device(c10::kCUDA, 0);
+    }
+    return device;
+}
+
+tsrt_model *finish_model(torch::jit::Module module, c10::Device device) {
+    module.eval();
+    return new tsrt_model{std::move(module), device, device.str()};
+}
+
+// Gives a precise reason for a path that cannot be a model file, before libtorch tries it.
+void check_model_path(const char *path) {
+    struct stat info;
+    if (stat(path, &info) != 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR)
+            fail(TSRT_ERR_NOT_FOUND, std::string("model file not found: '") + path + "'");
+        fail(TSRT_ERR_IO, std::string("cannot access model file '") + path +
+                              "': " + std::strerror(err));
+    }
+    if (S_ISDIR(info.st_mode))
+        fail(TSRT_ERR_IO, std::string("'") + path + "' is a directory, not a model file");
+    if (!S_ISREG(info.st_mode))
+        fail(TSRT_ERR_IO, std::string("'") + path + "' is not a regular file");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        fail(TSRT_ERR_IO, std::string("cannot read model file '") + path +
+                              "': " + std::strerror(err));
+    }
+    close(fd);
+    if (info.st_size == 0)
+        fail(TSRT_ERR_BAD_MODEL,
+             std::string("'") + path + "' is empty, not a TorchScript file");
+}
+
+}  // namespace
+
+extern "C" {
+
+int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out) {
+    return guarded(TSRT_ERR_BAD_MODEL, "cannot load the model", [&] {
+        require(path != nullptr, "path is NULL");
+        require(out != nullptr, "out is NULL");
+        c10::Device device = resolve_device(options);
+        check_model_path(path);
+        try {
+            torch::jit::Module module = torch::jit::load(std::string(path), device);
+            *out = finish_model(std::move(module), device);
+        } catch (const c10::OutOfMemoryError &) {
+            throw;
+        } catch (const c10::Error &e) {
+            fail(TSRT_ERR_BAD_MODEL, std::string("cannot load '") + path +
+                                         "' as a TorchScript module: " +
+                                         e.what_without_backtrace());
+        }
+    });
+}
+
+int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *options,
+                           tsrt_model **out) {
+    return guarded(TSRT_ERR_BAD_MODEL, "cannot load the buffer as a TorchScript module", [&] {
+        require(data != nullptr || size == 0, "data is NULL");
+        require(out != nullptr, "out is NULL");
+        c10::Device device = resolve_device(options);
+        if (size == 0) fail(TSRT_ERR_BAD_MODEL, "the buffer is empty, not a TorchScript file");
+        auto bytes = std::make_shared<BorrowedBytes>(data, size);
+        struct DetachOnExit {
+            BorrowedBytes &bytes;
+            ~DetachOnExit() { bytes.detach(); }
+        } detach_on_exit{*bytes};
+        torch::jit::Module module = torch::jit::load(bytes, device);
+        *out = finish_model(std::move(module), device);
+    });
+}
+
+void tsrt_model_free(tsrt_model *model) { delete model; }
+
+const char *tsrt_model_device(const tsrt_model *model) {
+    return model ? model->device_name.c_str() : nullptr;
+}
+
+}  // extern "C"
