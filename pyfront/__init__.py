@@ -1,0 +1,47 @@
+"""pyfront: run TorchScript models from Python through libtsrt, without importing torch.
+
+    import pyfront
+    top = pyfront.infer("resnet18.pt", images)      # images: (N, 3, 224, 224) or (3, 224, 224)
+    top.indices, top.probs                           # both (N, 5)
+
+    with pyfront.Model("resnet18.pt") as model:
+        logits = model.forward(images)
+"""
+from ._ffi import ffi as _ffi, lib as _lib
+from .errors import (DeviceError, InferenceError, InvalidArgumentError, ModelClosedError,
+                     ModelLoadError, ModelNotFoundError, OutOfMemoryError, PyfrontError,
+                     UnsupportedOutputError, check as _check)
+from .infer import clear_cache, infer
+from .model import Model, TopK
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Model", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
+    "get_num_threads", "set_num_threads",
+    "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
+    "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
+    "OutOfMemoryError",
+]
+
+
+def abi_version() -> int:
+    """The ABI version of the loaded libtsrt."""
+    return _lib.tsrt_abi_version()
+
+
+def libtorch_version() -> str:
+    """The libtorch version libtsrt was built against."""
+    return _ffi.string(_lib.tsrt_libtorch_version()).decode()
+
+
+def get_num_threads() -> int:
+    """libtorch's intra-op thread count (process-wide)."""
+    return _lib.tsrt_get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Sets libtorch's intra-op thread count for the whole process."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidArgumentError(f"the number of threads must be an int, got {n!r}")
+    _check(_lib.tsrt_set_num_threads(n))

@@ -1,0 +1,61 @@
+"""Conversions between numpy arrays and the shim's tensors."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._ffi import ffi, lib
+from .errors import InvalidArgumentError
+
+_NUMPY_DTYPES = {
+    lib.TSRT_DTYPE_FLOAT32: np.dtype(np.float32),
+    lib.TSRT_DTYPE_FLOAT64: np.dtype(np.float64),
+    lib.TSRT_DTYPE_FLOAT16: np.dtype(np.float16),
+    lib.TSRT_DTYPE_INT64: np.dtype(np.int64),
+    lib.TSRT_DTYPE_INT32: np.dtype(np.int32),
+    lib.TSRT_DTYPE_INT16: np.dtype(np.int16),
+    lib.TSRT_DTYPE_INT8: np.dtype(np.int8),
+    lib.TSRT_DTYPE_UINT8: np.dtype(np.uint8),
+    lib.TSRT_DTYPE_BOOL: np.dtype(np.bool_),
+}
+
+
+def as_float32_input(array) -> np.ndarray:
+    """The input as a C-contiguous float32 array; `array` itself when it already is one, so
+    the shim reads the caller's memory without a copy."""
+    try:
+        converted = np.asarray(array, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise InvalidArgumentError(
+            f"the input cannot be converted to a float32 array: {error}") from None
+    if not converted.flags.c_contiguous:
+        converted = np.ascontiguousarray(converted)
+    return converted
+
+
+def input_pointers(array: np.ndarray):
+    """(data, shape, ndim) arguments for the shim; `array` must stay alive during the call."""
+    data = ffi.from_buffer("float[]", array)
+    shape = ffi.new("int64_t[]", array.shape) if array.ndim else ffi.NULL
+    return data, shape, array.ndim
+
+
+def take_tensor(tensor) -> np.ndarray:
+    """Copies a tensor handed out by the shim into a new numpy array and frees the tensor."""
+    try:
+        code = lib.tsrt_tensor_dtype(tensor)
+        ndim = lib.tsrt_tensor_ndim(tensor)
+        shape = tuple(ffi.unpack(lib.tsrt_tensor_shape(tensor), ndim)) if ndim else ()
+        nbytes = lib.tsrt_tensor_nbytes(tensor)
+        bfloat16 = code == lib.TSRT_DTYPE_BFLOAT16
+        dtype = np.dtype(np.uint16) if bfloat16 else _NUMPY_DTYPES[code]
+        if nbytes:
+            raw = ffi.buffer(lib.tsrt_tensor_data(tensor), nbytes)
+            result = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        else:
+            result = np.empty(shape, dtype=dtype)
+    finally:
+        lib.tsrt_tensor_free(tensor)
+    if bfloat16:
+        # numpy has no bfloat16; widening to float32 is exact (bfloat16 is float32's top half).
+        result = (result.astype(np.uint32) << 16).view(np.float32)
+    return result

@@ -1,0 +1,241 @@
+"""`Model`: a loaded TorchScript module, run through libtsrt."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import NamedTuple
+
+import numpy as np
+
+from ._ffi import ffi, lib
+from ._tensors import as_float32_input, input_pointers, take_tensor
+from .errors import InvalidArgumentError, ModelClosedError, check
+
+
+class TopK(NamedTuple):
+    """The k most probable classes of each row: `indices` (int64) and `probs` (float32),
+    both shaped (N, k), most probable first."""
+
+    indices: np.ndarray
+    probs: np.ndarray
+
+
+class _Lifetime:
+    """Counts calls in flight so that `close` frees the native model only once none is using
+    it, and calls after `close` raise instead of touching freed memory."""
+
+    def __init__(self):
+        self._condition = threading.Condition(threading.Lock())
+        self._in_flight = 0
+        self.closed = False
+
+    def __enter__(self):
+        with self._condition:
+            if self.closed:
+                raise ModelClosedError("the model is closed")
+            self._in_flight += 1
+
+    def __exit__(self, *exc):
+        with self._condition:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._condition.notify_all()
+
+    def close(self) -> bool:
+        """Marks the model closed and waits for running calls; True the first time only."""
+        with self._condition:
+            if self.closed:
+                return False
+            self.closed = True
+            self._condition.wait_for(lambda: self._in_flight == 0)
+            return True
+
+
+def _options(device: str):
+    pointer = ffi.new("tsrt_options **")
+    check(lib.tsrt_options_new(pointer))
+    options = ffi.gc(pointer[0], lib.tsrt_options_free)
+    check(lib.tsrt_options_set_device(options, device.encode()))
+    return options
+
+
+class Model:
+    """A TorchScript module loaded from a file path or from the bytes of a saved file.
+
+    Runs on `device` ("cpu", "cuda" or "cuda:N"). Close it with `close()` or use it as a
+    context manager; the native memory is also freed when the object is garbage collected.
+    One Model may be called from several threads at once.
+    """
+
+    def __init__(self, source, device: str = "cpu"):
+        options = _options(device)
+        out = ffi.new("tsrt_model **")
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = ffi.from_buffer(source)
+            check(lib.tsrt_model_load_buffer(data, len(data), options, out))
+            self.path = None
+        else:
+            path = os.fspath(source)
+            check(lib.tsrt_model_load(os.fsencode(path), options, out), filename=path)
+            self.path = path
+        self._handle = ffi.gc(out[0], lib.tsrt_model_free)
+        self._lifetime = _Lifetime()
+        self.device = ffi.string(lib.tsrt_model_device(self._handle)).decode()
+
+    def forward(self, array) -> np.ndarray:
+        """Runs the model's forward on `array` (converted to float32) and returns its output
+        tensor as a new numpy array."""
+        array = as_float32_input(array)
+        data, shape, ndim = input_pointers(array)
+        out = ffi.new("tsrt_tensor **")
+        with self._lifetime:
+            check(lib.tsrt_model_forward(self._handle, data, shape, ndim, out))
+        return take_tensor(out[0])
+
+    def topk(self, array, k: int = 5) -> TopK:
+        """forward, softmax over the classes and the k most probable, computed in C++. The
+        model must return (N, C) logits."""
+        array = as_float32_input(array)
+        k = _check_k(k)
+        rows = array.shape[0] if array.ndim else 1
+        indices = np.empty((rows, k), dtype=np.int64)
+        probs = np.empty((rows, k), dtype=np.float32)
+        data, shape, ndim = input_pointers(array)
+        out_rows = ffi.new("int64_t *")
+        with self._lifetime:
+            status = lib.tsrt_model_topk(
+                self._handle, data, shape, ndim, k,
+                ffi.from_buffer("int64_t[]", indices), ffi.from_buffer("float[]", probs),
+                indices.size, out_rows)
+        if status == lib.TSRT_ERR_BUFFER_TOO_SMALL:
+            # The model returned more rows than the input had: size the buffers from its output.
+            return self._topk_sized_by_output(data, shape, ndim, k)
+        check(status)
+        return TopK(indices[:out_rows[0]], probs[:out_rows[0]])
+
+    def _topk_sized_by_output(self, data, shape, ndim, k: int) -> TopK:
+        out = ffi.new("tsrt_tensor **")
+        with self._lifetime:
+            check(lib.tsrt_model_forward(self._handle, data, shape, ndim, out))
+        logits = out[0]
+        try:
+            dims = lib.tsrt_tensor_ndim(logits)
+            rows = lib.tsrt_tensor_shape(logits)[0] if dims else 0
+            indices = np.empty((rows, k), dtype=np.int64)
+            probs = np.empty((rows, k), dtype=np.float32)
+            check(lib.tsrt_tensor_softmax_topk(
+                logits, k, ffi.from_buffer("int64_t[]", indices),
+                ffi.from_buffer("float[]", probs), indices.size))
+        finally:
+            lib.tsrt_tensor_free(logits)
+        return TopK(indices, probs)
+
+    def close(self) -> bool:
+        """Marks the model closed and waits for running calls; True the first time only."""
+        with self._condition:
+            if self.closed:
+                return False
+            self.closed = True
+            self._condition.wait_for(lambda: self._in_flight == 0)
+            return True
+
+
+def _options(device: str):
+    pointer = ffi.new("tsrt_options **")
+    check(lib.tsrt_options_new(pointer))
+    options = ffi.gc(pointer[0], lib.tsrt_options_free)
+    check(lib.tsrt_options_set_device(options, device.encode()))
+    return options
+
+
+class Model:
+    """A TorchScript module loaded from a file path or from the bytes of a saved file.
+
+    Runs on `device` ("cpu", "cuda" or "cuda:N"). Close it with `close()` or use it as a
+    context manager; the native memory is also freed when the object is garbage collected.
+    One Model may be called from several threads at once.
+    """
+
+    def __init__(self, source, device: str = "cpu"):
+        options = _options(device)
+        out = ffi.new("tsrt_model **")
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = ffi.from_buffer(source)
+            check(lib.tsrt_model_load_buffer(data, len(data), options, out))
+            self.path = None
+        else:
+            path = os.fspath(source)
+            check(lib.tsrt_model_load(os.fsencode(path), options, out), filename=path)
+            self.path = path
+        self._handle = ffi.gc(out[0], lib.tsrt_model_free)
+        self._lifetime = _Lifetime()
+        self.device = ffi.string(lib.tsrt_model_device(self._handle)).decode()
+
+    def forward(self, array) -> np.ndarray:
+        """Runs the model's forward on `array` (converted to float32) and returns its output
+        tensor as a new numpy array."""
+        array = as_float32_input(array)
+        data, shape, ndim = input_pointers(array)
+        out = ffi.new("tsrt_tensor **")
+        with self._lifetime:
+            check(lib.tsrt_model_forward(self._handle, data, shape, ndim, out))
+        return take_tensor(out[0])
+
+    def topk(self, array, k: int = 5) -> TopK:
+        """forward, softmax over the classes and the k most probable, computed in C++. The
+        model must return (N, C) logits."""
+        array = as_float32_input(array)
+        k = _check_k(k)
+        rows = array.shape[0] if array.ndim else 1
+        indices = np.empty((rows, k), dtype=np.int64)
+        probs = np.empty((rows, k), dtype=np.float32)
+        data, shape, ndim = input_pointers(array)
+        out_rows = ffi.new("int64_t *")
+        with self._lifetime:
+            status = lib.tsrt_model_topk(
+                self._handle, data, shape, ndim, k,
+                ffi.from_buffer("int64_t[]", indices), ffi.from_buffer("float[]", probs),
+                indices.size, out_rows)
+        if status == lib.TSRT_ERR_BUFFER_TOO_SMALL:
+            # The model returned more rows than the input had: size the buffers from its output.
+            return self._topk_of_logits(self.forward(array), k)
+        check(status)
+        return TopK(indices[:out_rows[0]], probs[:out_rows[0]])
+
+    def _topk_of_logits(self, logits: np.ndarray, k: int) -> TopK:
+        rows = logits.shape[0] if logits.ndim else 0
+        indices = np.empty((rows, k), dtype=np.int64)
+        probs = np.empty((rows, k), dtype=np.float32)
+        tensor = ffi.new("tsrt_tensor **")
+        # Round-trip through the shim so the softmax and tie-breaking match tsrt_model_topk.
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
+        with self._lifetime:
+            check(lib.tsrt_model_forward(self._handle, *input_pointers(logits), tensor))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Frees the native model after calls running in other threads have finished.
+        Closing twice is harmless; any call after closing raises ModelClosedError."""
+        if self._lifetime.close():
+            ffi.release(self._handle)
+
+    @property
+    def closed(self) -> bool:
+        return self._lifetime.closed
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = repr(self.path) if self.path is not None else "<bytes>"
+        state = "closed" if self.closed else self.device
+        return f"<pyfront.Model {where} on {state}>"
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidArgumentError(f"k must be a positive integer, got {k!r}")
+    return int(k)
