@@ -7,7 +7,7 @@
     with pyfront.Model("resnet18.pt") as model:
         logits = model.forward(images)
 """
-from ._ffi import ffi as _ffi, lib as _lib
+from ._ffi import ffi as _cffi, lib as _lib
 from .errors import (DeviceError, InferenceError, InvalidArgumentError, ModelClosedError,
                      ModelLoadError, ModelNotFoundError, OutOfMemoryError, PyfrontError,
                      UnsupportedOutputError, check as _check)
@@ -25,6 +25,11 @@ __all__ = [
 ]
 
 
+def _ffi_module_abi() -> int:
+    from ._ffi import ABI_VERSION
+    return ABI_VERSION
+
+
 def abi_version() -> int:
     """The ABI version of the loaded libtsrt."""
     return _lib.tsrt_abi_version()
@@ -32,7 +37,7 @@ def abi_version() -> int:
 
 def libtorch_version() -> str:
     """The libtorch version libtsrt was built against."""
-    return _ffi.string(_lib.tsrt_libtorch_version()).decode()
+    return _cffi.string(_lib.tsrt_libtorch_version()).decode()
 
 
 def get_num_threads() -> int:
