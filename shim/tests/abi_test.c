@@ -1,0 +1,210 @@
+/*
+ * Checks libtsrt's C contract from C: NULL safety, untouched out-parameters on failure,
+ * status codes, buffer capacities, and per-thread error messages under concurrent failures.
+ * Usage: tsrt-abi-test MODEL.pt   (a classifier taking N x 3 x 224 x 224 input)
+ * Prints one line per failed check and a closing "N passed, N failed" line.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsrt.h"
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (cond) {                                                                  \
+            ++passed;                                                                \
+        } else {                                                                     \
+            ++failed;                                                                \
+            printf("FAILED %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+                   tsrt_last_error());                                               \
+        }                                                                            \
+    } while (0)
+
+static unsigned char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *bytes;
+    long length;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    length = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    bytes = malloc((size_t)length);
+    if (bytes && fread(bytes, 1, (size_t)length, f) != (size_t)length) {
+        free(bytes);
+        bytes = NULL;
+    }
+    fclose(f);
+    *size = (size_t)length;
+    return bytes;
+}
+
+static void test_versions_and_names(void) {
+    CHECK(tsrt_abi_version() == TSRT_ABI_VERSION);
+    CHECK(strlen(tsrt_libtorch_version()) > 0);
+    CHECK(strcmp(tsrt_status_name(TSRT_ERR_NOT_FOUND), "TSRT_ERR_NOT_FOUND") == 0);
+    CHECK(strcmp(tsrt_status_name(12345), "TSRT_UNKNOWN_STATUS") == 0);
+}
+
+static void test_null_safety(void) {
+    tsrt_model *model = (tsrt_model *)0x1; /* sentinel: must stay untouched on failure */
+    tsrt_tensor *tensor = (tsrt_tensor *)0x1;
+    int64_t shape[1] = {1};
+    float data[1] = {0};
+    tsrt_model_free(NULL);
+    tsrt_tensor_free(NULL);
+    tsrt_options_free(NULL);
+    CHECK(tsrt_model_device(NULL) == NULL);
+    CHECK(tsrt_tensor_ndim(NULL) == 0 && tsrt_tensor_data(NULL) == NULL);
+    CHECK(tsrt_tensor_dtype(NULL) == TSRT_DTYPE_UNKNOWN && tsrt_tensor_nbytes(NULL) == 0);
+    CHECK(tsrt_model_load(NULL, NULL, &model) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(model == (tsrt_model *)0x1);
+    CHECK(strstr(tsrt_last_error(), "path is NULL") != NULL);
+    CHECK(tsrt_model_load("x.pt", NULL, NULL) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_load_buffer(NULL, 10, NULL, &model) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_forward(NULL, data, shape, 1, &tensor) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tensor == (tsrt_tensor *)0x1);
+    CHECK(tsrt_options_new(NULL) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_options_set_device(NULL, "cpu") == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_tensor_softmax_topk(NULL, 1, NULL, NULL, 0) == TSRT_ERR_INVALID_ARGUMENT);
+}
+
+static void test_load_errors(void) {
+    tsrt_model *model = (tsrt_model *)0x1;
+    tsrt_options *options = NULL;
+    CHECK(tsrt_model_load("/no/such/model.pt", NULL, &model) == TSRT_ERR_NOT_FOUND);
+    CHECK(strstr(tsrt_last_error(), "/no/such/model.pt") != NULL);
+    CHECK(strstr(tsrt_last_error(), "Exception raised from") == NULL);
+    CHECK(tsrt_model_load("/", NULL, &model) == TSRT_ERR_IO);
+    CHECK(tsrt_model_load_buffer("not a zip file", 14, NULL, &model) == TSRT_ERR_BAD_MODEL);
+    CHECK(tsrt_model_load_buffer("", 0, NULL, &model) == TSRT_ERR_BAD_MODEL);
+    CHECK(model == (tsrt_model *)0x1);
+    CHECK(tsrt_options_new(&options) == TSRT_OK);
+    CHECK(tsrt_options_set_device(options, "not-a-device") == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_options_set_device(options, "cpu") == TSRT_OK);
+    CHECK(strcmp(tsrt_last_error(), "") == 0); /* success clears the message */
+    tsrt_options_free(options);
+}
+
+static void test_inference(const char *path) {
+    size_t size = 0, i;
+    unsigned char *bytes = read_file(path, &size);
+    tsrt_model *from_file = NULL, *from_buffer = NULL;
+    tsrt_tensor *logits = NULL, *untouched = (tsrt_tensor *)0x1;
+    const int64_t shape[4] = {2, 3, 224, 224}, bad_shape[4] = {2, 3, -1, 224};
+    const int64_t huge_shape[4] = {INT64_MAX, 2, 2, 2};
+    size_t count = 2 * 3 * 224 * 224;
+    float *input = malloc(count * sizeof(float));
+    int64_t indices[10], indices2[10], rows = -1;
+    float probs[10], probs2[10];
+
+    CHECK(bytes != NULL && input != NULL);
+    if (!bytes || !input) return;
+    for (i = 0; i < count; ++i) input[i] = (float)((i * 7919) % 1000) / 1000.0f;
+
+    CHECK(tsrt_model_load(path, NULL, &from_file) == TSRT_OK);
+    CHECK(tsrt_model_load_buffer(bytes, size, NULL, &from_buffer) == TSRT_OK);
+    memset(bytes, 0, size); /* the buffer was only borrowed during the load */
+    free(bytes);
+    if (!from_file || !from_buffer) return;
+    CHECK(strcmp(tsrt_model_device(from_file), "cpu") == 0);
+
+    CHECK(tsrt_model_forward(from_file, input, shape, 4, &logits) == TSRT_OK);
+    CHECK(tsrt_tensor_dtype(logits) == TSRT_DTYPE_FLOAT32);
+    CHECK(tsrt_tensor_ndim(logits) == 2);
+    CHECK(tsrt_tensor_shape(logits)[0] == 2 && tsrt_tensor_shape(logits)[1] == 1000);
+    CHECK(tsrt_tensor_numel(logits) == 2000);
+    CHECK(tsrt_tensor_nbytes(logits) == 2000 * sizeof(float));
+
+    /* Buffers too small: an error, and the buffers keep their content. */
+    memset(indices, 0x7f, sizeof indices);
+    CHECK(tsrt_tensor_softmax_topk(logits, 5, indices, probs, 9) == TSRT_ERR_BUFFER_TOO_SMALL);
+    CHECK(indices[0] == 0x7f7f7f7f7f7f7f7fLL);
+    CHECK(tsrt_tensor_softmax_topk(logits, 0, indices, probs, 10) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_tensor_softmax_topk(logits, 1001, indices, probs, 10) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_tensor_softmax_topk(logits, 5, indices, probs, 10) == TSRT_OK);
+    CHECK(probs[0] >= probs[1] && probs[1] >= probs[4] && probs[5] >= probs[9]);
+
+    /* The fused call and the buffer-loaded model give the same answer. */
+    CHECK(tsrt_model_topk(from_buffer, input, shape, 4, 5, indices2, probs2, 10, &rows) ==
+          TSRT_OK);
+    CHECK(rows == 2);
+    CHECK(memcmp(indices, indices2, sizeof indices) == 0);
+    CHECK(memcmp(probs, probs2, sizeof probs) == 0);
+
+    /* Malformed shapes are rejected before libtorch sees them. */
+    CHECK(tsrt_model_forward(from_file, input, bad_shape, 4, &untouched) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_forward(from_file, input, huge_shape, 4, &untouched) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(tsrt_last_error(), "overflows") != NULL);
+    CHECK(tsrt_model_forward(from_file, input, shape, 65, &untouched) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_forward(from_file, NULL, shape, 4, &untouched) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    /* A shape the model rejects fails in forward, with the shape in the message. */
+    CHECK(tsrt_model_forward(from_file, input, shape, 3, &untouched) == TSRT_ERR_FORWARD);
+    CHECK(strstr(tsrt_last_error(), "[2, 3, 224]") != NULL);
+    CHECK(untouched == (tsrt_tensor *)0x1);
+
+    tsrt_tensor_free(logits);
+    tsrt_model_free(from_file);
+    tsrt_model_free(from_buffer);
+    free(input);
+}
+
+static void test_threads_setting(void) {
+    int before = tsrt_get_num_threads();
+    CHECK(before >= 1);
+    CHECK(tsrt_set_num_threads(0) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_set_num_threads(1) == TSRT_OK && tsrt_get_num_threads() == 1);
+    CHECK(tsrt_set_num_threads(before) == TSRT_OK);
+}
+
+/* Two threads fail at the same time, over and over, with different messages: each must
+ * always read its own. */
+struct failing_thread {
+    const char *path;
+    int mismatches;
+};
+
+static void *fail_repeatedly(void *arg) {
+    struct failing_thread *self = arg;
+    tsrt_model *model = NULL;
+    int i;
+    for (i = 0; i < 500; ++i) {
+        if (tsrt_model_load(self->path, NULL, &model) != TSRT_ERR_NOT_FOUND ||
+            strstr(tsrt_last_error(), self->path) == NULL)
+            ++self->mismatches;
+    }
+    return NULL;
+}
+
+static void test_error_per_thread(void) {
+    struct failing_thread a = {"/missing/model-a.pt", 0}, b = {"/missing/model-b.pt", 0};
+    pthread_t ta, tb;
+    CHECK(pthread_create(&ta, NULL, fail_repeatedly, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, fail_repeatedly, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.mismatches == 0 && b.mismatches == 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: tsrt-abi-test MODEL.pt\n");
+        return 2;
+    }
+    test_versions_and_names();
+    test_null_safety();
+    test_load_errors();
+    test_inference(argv[1]);
+    test_threads_setting();
+    test_error_per_thread();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
