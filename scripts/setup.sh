@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine, and brings an existing checkout up to date:
+#   .venv/            Python environment with requirements.txt (torch supplies libtorch)
+#   build/            CMake build of libtsrt and ts-infer
+#   pyfront/lib/      libtsrt inside the package (editable install of pyfront)
+# Safe to run again: each step is skipped or incremental when already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_tool() {  # need_tool COMMAND DEBIAN_PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        log "installing $2 (no $1 on PATH)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        log "error: $1 is required; install $2"; exit 1
+    fi
+}
+
+need_tool python3 python3
+need_tool c++ g++
+need_tool cc gcc
+
+if [ ! -x "$PY" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+fi
+
+stamp="$VENV/.requirements.sha256"
+wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    log "installing requirements.txt (torch is large: about a minute from a local mirror)"
+    "$PY" -m pip install --quiet -r requirements.txt
+    echo "$wanted" > "$stamp"
+fi
+
+# CMake from PyPI where the machine has none.
+if ! command -v cmake >/dev/null 2>&1 && [ ! -x "$VENV/bin/cmake" ]; then
+    log "installing cmake into the venv"
+    "$PY" -m pip install --quiet cmake
+fi
+export PATH="$VENV/bin:$PATH"
+
+log "building libtsrt and ts-infer (build/), installing pyfront (editable)"
+"$PY" -m pip install --quiet --no-build-isolation --no-deps -e .
+
+"$PY" -c "import pyfront; print('[setup] ready: pyfront', pyfront.__version__, 'on libtorch', pyfront.libtorch_version())" >&2
