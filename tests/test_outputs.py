@@ -1,0 +1,106 @@
+"""forward hands back every tensor type the ABI names, exactly as torch.jit.load does."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pyfront
+from conftest import script_and_save
+
+
+class Cast(torch.nn.Module):
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * 3.7 - 1.2).to(self.dtype)
+
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+          torch.int16, torch.int8, torch.uint8, torch.bool]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_each_output_dtype(tmp_path, images, dtype):
+    path = script_and_save(Cast(dtype), tmp_path / "cast.pt")
+    batch = images(2, 3, 4)
+    ours = pyfront.Model(path).forward(batch)
+    ref = torch.jit.load(str(path))(torch.from_numpy(batch))
+    if dtype == torch.bfloat16:  # numpy has no bfloat16: widened to float32 exactly
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, ref.float().numpy())
+    else:
+        assert ours.dtype == ref.numpy().dtype
+        np.testing.assert_array_equal(ours, ref.numpy())
+
+
+class Scalar(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum()
+
+
+class Identity(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class FirstRowView(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[0]
+
+
+class Pair(torch.nn.Module):
+    def forward(self, x: torch.Tensor):
+        return x, x + 1
+
+
+class Doubled(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, -x], 0)
+
+
+def test_zero_dim_and_empty_outputs(tmp_path, images):
+    model = pyfront.Model(script_and_save(Scalar(), tmp_path / "sum.pt"))
+    batch = images(3, 5)
+    result = model.forward(batch)
+    assert result.shape == () and result.dtype == np.float32
+    assert result == torch.from_numpy(batch).sum().item()
+    assert model.forward(np.zeros((0, 5), np.float32)) == 0.0
+    identity = pyfront.Model(script_and_save(Identity(), tmp_path / "id.pt"))
+    assert identity.forward(np.zeros((0, 4), np.float32)).shape == (0, 4)
+    assert identity.forward(np.float32(2.5)).shape == ()
+
+
+@pytest.mark.parametrize("module", [Identity(), FirstRowView()], ids=["identity", "view"])
+def test_outputs_never_alias_the_callers_input(tmp_path, images, module):
+    model = pyfront.Model(script_and_save(module, tmp_path / "alias.pt"))
+    batch = images(2, 3)
+    result = model.forward(batch)
+    expected = result.copy()
+    batch[:] = -1.0  # the caller reuses its buffer; the result must not change
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_non_tensor_output_is_a_clean_error(tmp_path, images):
+    model = pyfront.Model(script_and_save(Pair(), tmp_path / "pair.pt"))
+    with pytest.raises(pyfront.UnsupportedOutputError, match="Tuple"):
+        model.forward(images(2, 3))
+    assert model.forward  # the model is still usable afterwards
+
+
+def test_topk_when_the_model_returns_more_rows_than_it_got(tmp_path, images):
+    path = script_and_save(Doubled(), tmp_path / "doubled.pt")
+    batch = images(2, 10)
+    top = pyfront.Model(path).topk(batch, k=3)
+    ref = torch.softmax(torch.jit.load(str(path))(torch.from_numpy(batch)), 1).topk(3, 1)
+    assert top.indices.shape == (4, 3)
+    np.testing.assert_array_equal(top.indices, ref.indices.numpy())
+    np.testing.assert_allclose(top.probs, ref.values.numpy(), atol=1e-6)
+
+
+def test_topk_needs_two_dimensional_logits(tmp_path, images):
+    model = pyfront.Model(script_and_save(Scalar(), tmp_path / "sum.pt"))
+    with pytest.raises(pyfront.InvalidArgumentError, match="2-D"):
+        model.topk(images(2, 3), k=1)
