@@ -48,6 +48,6 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 log "building libtsrt and ts-infer (build/), installing pyfront (editable)"
-"$PY" -m pip install --quiet --no-build-isolation --no-deps -e .
+"$PY" -m pip install --quiet --no-build-isolation --use-pep517 --no-deps -e .
 
 "$PY" -c "import pyfront; print('[setup] ready: pyfront', pyfront.__version__, 'on libtorch', pyfront.libtorch_version())" >&2

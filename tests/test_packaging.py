@@ -88,7 +88,7 @@ def test_c_program_built_with_config_flags_runs(tmp_path, resnet18_path):
 def test_non_editable_install_puts_the_library_in_the_package(tmp_path, resnet18_path):
     target = tmp_path / "site"
     result = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
-                 "--no-deps", "--target", target, ROOT)
+                 "--no-deps", "--use-pep517", "--target", target, ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (target / "pyfront" / "lib" / "libtsrt.so.1").is_file()
     assert (target / "pyfront" / "include" / "tsrt.h").is_file()
