@@ -44,7 +44,7 @@ extern "C" {
 
 /* The ABI this header describes. Raised whenever a function is added or a contract changes;
  * existing functions keep their signatures. */
-#define TSRT_ABI_VERSION 1
+#define TSRT_ABI_VERSION 2
 
 /* The ABI version of the library actually loaded. A caller built against this header should
  * check `tsrt_abi_version() >= TSRT_ABI_VERSION` before relying on newer functions. */
@@ -69,7 +69,8 @@ typedef enum tsrt_status {
     TSRT_ERR_UNSUPPORTED = -7,      /* the model returned something this call cannot hand back */
     TSRT_ERR_BUFFER_TOO_SMALL = -8, /* a caller buffer is smaller than the result */
     TSRT_ERR_OUT_OF_MEMORY = -9,
-    TSRT_ERR_INTERNAL = -10         /* a bug in the shim or libtorch; please report it */
+    TSRT_ERR_INTERNAL = -10,        /* a bug in the shim or libtorch; please report it */
+    TSRT_ERR_NO_SUCH_NAME = -11     /* no method or extra file of that name (ABI 2) */
 } tsrt_status;
 
 /* A description of the most recent failure of a fallible call made on the calling thread,
@@ -122,7 +123,7 @@ TSRT_API int tsrt_options_set_device(tsrt_options *options, const char *device);
 /* A loaded TorchScript module in eval mode, on its device. */
 typedef struct tsrt_model tsrt_model;
 
-/* Loads the TorchScript file at `path` (UTF-8). On success *out receives a model owned by the
+/* Loads the TorchScript file at `path` (UTF-8), with every extra file stored in it. On success *out receives a model owned by the
  * caller; free it with tsrt_model_free. Errors: TSRT_ERR_NOT_FOUND, TSRT_ERR_IO,
  * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE; the message names the path. */
 TSRT_API int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
@@ -194,8 +195,7 @@ TSRT_API size_t tsrt_tensor_nbytes(const tsrt_tensor *tensor);
  * NULL only when the shape has a zero size. forward must return a single tensor; on success
  * *out receives it (copied to host memory, contiguous), owned by the caller.
  *
- * Threads: concurrent calls on one model are safe when the model does not change its own
- * attributes in forward (the usual case for exported inference models). Errors:
+ * Threads: see "Threads and state" below. Errors:
  * TSRT_ERR_INVALID_ARGUMENT (bad shape or pointers), TSRT_ERR_FORWARD (the model rejected the
  * input or failed), TSRT_ERR_UNSUPPORTED (forward did not return a tensor). */
 TSRT_API int tsrt_model_forward(tsrt_model *model, const float *data, const int64_t *shape,
@@ -215,6 +215,139 @@ TSRT_API int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int6
 TSRT_API int tsrt_model_topk(tsrt_model *model, const float *data, const int64_t *shape,
                              size_t ndim, int64_t k, int64_t *indices, float *probs,
                              size_t capacity, int64_t *out_rows);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads and state                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Every call that runs a model (tsrt_model_forward, tsrt_model_topk, tsrt_model_run_method)
+ * may be made from several threads at once on one model. When the load found that some
+ * method may assign or modify one of the module's attributes (a model that keeps state
+ * between calls), the library serialises those calls on that model and copies tensor
+ * arguments before running, so the model never keeps a reference to caller memory; state
+ * then evolves exactly as with sequential calls in Python. Otherwise calls run in parallel.
+ * Returns 1 when calls are serialised, 0 when they run in parallel, -1 for NULL. (ABI 2) */
+TSRT_API int tsrt_model_keeps_state(const tsrt_model *model);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Values: arguments and results of any method (ABI 2)                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A TorchScript value: None, a tensor, an int, a float, a bool, a string, or a tuple, list or
+ * dict of values. Created by the constructors below or returned by tsrt_model_run_method;
+ * owned by the caller and freed with tsrt_value_free. A value is immutable: it may be read
+ * from several threads and passed to several calls. Containers share their items: freeing an
+ * item's handle after building a container does not affect the container. */
+typedef struct tsrt_value tsrt_value;
+
+typedef enum tsrt_value_kind {
+    TSRT_VALUE_NONE = 0,
+    TSRT_VALUE_TENSOR = 1,
+    TSRT_VALUE_INT = 2,
+    TSRT_VALUE_FLOAT = 3,
+    TSRT_VALUE_BOOL = 4,
+    TSRT_VALUE_STRING = 5,
+    TSRT_VALUE_TUPLE = 6,
+    TSRT_VALUE_LIST = 7,
+    TSRT_VALUE_DICT = 8,
+    TSRT_VALUE_OTHER = 9 /* another TorchScript type (an object, a device...): see its type */
+} tsrt_value_kind;
+
+/* Frees a value. NULL is a no-op. */
+TSRT_API void tsrt_value_free(tsrt_value *value);
+
+/* Scalars. *out receives a new value owned by the caller. A bool is 0 for false, else true. */
+TSRT_API int tsrt_value_none(tsrt_value **out);
+TSRT_API int tsrt_value_int(int64_t v, tsrt_value **out);
+TSRT_API int tsrt_value_float(double v, tsrt_value **out);
+TSRT_API int tsrt_value_bool(int v, tsrt_value **out);
+
+/* A string of `size` bytes (UTF-8, may contain NUL), copied. */
+TSRT_API int tsrt_value_string(const char *data, size_t size, tsrt_value **out);
+
+/* Flags of tsrt_value_tensor. */
+#define TSRT_TENSOR_BORROW 0u /* reference the caller's memory, no copy */
+#define TSRT_TENSOR_COPY 1u   /* copy the elements into memory of the library's */
+
+/* A tensor of `dtype` with sizes shape[0..ndim) whose elements lie C-contiguous at `data`.
+ * With TSRT_TENSOR_BORROW the value references `data` without copying: the memory must stay
+ * valid until the value is freed, and a model that modifies its input in place writes into
+ * it (as torch.from_numpy does in Python). Results of calls never reference it. `shape` is
+ * borrowed for this call only. `data` may be NULL only when the shape has a zero size. */
+TSRT_API int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape,
+                               size_t ndim, unsigned flags, tsrt_value **out);
+
+/* Containers of `count` items; the item handles stay owned by the caller. A list's element
+ * type is its items' common type (Any when they have none, and for an empty list: a method's
+ * schema then gives it its type). Dict keys must all be of one type among str, int, float,
+ * bool and Tensor; the dict keeps the given order. */
+TSRT_API int tsrt_value_tuple(tsrt_value *const *items, size_t count, tsrt_value **out);
+TSRT_API int tsrt_value_list(tsrt_value *const *items, size_t count, tsrt_value **out);
+TSRT_API int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values, size_t count,
+                             tsrt_value **out);
+
+/* What a value holds; TSRT_VALUE_OTHER for NULL. */
+TSRT_API tsrt_value_kind tsrt_value_get_kind(const tsrt_value *value);
+
+/* The value's TorchScript type, e.g. "Tensor", "Tuple[int, str]", "Dict[str, Tensor]". Owned
+ * by the value; "" for NULL. */
+TSRT_API const char *tsrt_value_type(const tsrt_value *value);
+
+/* Scalar accessors: TSRT_ERR_INVALID_ARGUMENT when the value is of another kind. */
+TSRT_API int tsrt_value_get_int(const tsrt_value *value, int64_t *out);
+TSRT_API int tsrt_value_get_float(const tsrt_value *value, double *out);
+TSRT_API int tsrt_value_get_bool(const tsrt_value *value, int *out);
+
+/* The string's bytes and size, owned by the value (NUL-terminated for convenience). */
+TSRT_API int tsrt_value_get_string(const tsrt_value *value, const char **data, size_t *size);
+
+/* A tensor value as a new host, contiguous tsrt_tensor owned by the caller. */
+TSRT_API int tsrt_value_get_tensor(const tsrt_value *value, tsrt_tensor **out);
+
+/* The number of items of a tuple, list or dict; 0 for any other value or NULL. */
+TSRT_API size_t tsrt_value_length(const tsrt_value *value);
+
+/* Item `index` of a tuple or list, as a new value owned by the caller. */
+TSRT_API int tsrt_value_get_item(const tsrt_value *value, size_t index, tsrt_value **out);
+
+/* Entry `index` of a dict, in the dict's order, as two new values owned by the caller. */
+TSRT_API int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsrt_value **key,
+                                      tsrt_value **item);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Methods and introspection (ABI 2)                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Calls method `name` (e.g. "forward") with `nargs` arguments, as Python's
+ * `model.name(*args)` would: arguments are checked against the method's schema and defaults
+ * filled in; an int is accepted where a float is declared. On success *out receives the
+ * result, owned by the caller. `args` are borrowed for the call. Errors:
+ * TSRT_ERR_NO_SUCH_NAME (no such method), TSRT_ERR_INVALID_ARGUMENT (wrong number or types
+ * of arguments; the message quotes the schema), TSRT_ERR_FORWARD (the method raised). */
+TSRT_API int tsrt_model_run_method(tsrt_model *model, const char *name,
+                                   tsrt_value *const *args, size_t nargs, tsrt_value **out);
+
+/* The model's methods: their number, and name `index` (NULL when out of range). Names are
+ * owned by the model. */
+TSRT_API size_t tsrt_model_method_count(const tsrt_model *model);
+TSRT_API const char *tsrt_model_method_name(const tsrt_model *model, size_t index);
+
+/* The schema of method `name`, e.g. "forward(__torch__.M self, Tensor x, int n=2) -> Tensor".
+ * Owned by the model. TSRT_ERR_NO_SUCH_NAME for an unknown method. */
+TSRT_API int tsrt_model_method_schema(const tsrt_model *model, const char *name,
+                                      const char **out);
+
+/* The extra files stored in the model file (`_extra_files` of torch.jit.save): their number,
+ * name `index` (NULL when out of range), and the content of file `name` (`size` bytes, owned
+ * by the model; TSRT_ERR_NO_SUCH_NAME when absent). */
+TSRT_API size_t tsrt_model_extra_file_count(const tsrt_model *model);
+TSRT_API const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index);
+TSRT_API int tsrt_model_extra_file(const tsrt_model *model, const char *name,
+                                   const void **data, size_t *size);
+
+/* The number of parameter elements of the module and its submodules (what
+ * sum(p.numel() for p in model.parameters()) gives in Python); -1 for NULL. */
+TSRT_API int64_t tsrt_model_parameter_count(const tsrt_model *model);
 
 #ifdef __cplusplus
 } /* extern "C" */

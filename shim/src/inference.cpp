@@ -11,32 +11,14 @@ using tsrt::fail;
 using tsrt::guarded;
 using tsrt::require;
 
-namespace {
-
-// libtorch reports an error raised inside TorchScript as a long interpreter traceback with
-// the actual cause on its last line. Put the cause first, with the input shape, so that the
-// first line of the message says what went wrong; keep the traceback after it.
-std::string describe_forward_error(const std::string &raw, const at::Tensor &input) {
-    std::string cause = raw;
-    size_t end = raw.find_last_not_of(" \n");
-    if (end != std::string::npos) {
-        size_t newline = raw.rfind('\n', end);
-        size_t start = newline == std::string::npos ? 0 : newline + 1;
-        cause = raw.substr(start, end + 1 - start);
-    }
-    std::string message =
-        "forward failed on input of shape " + c10::str(input.sizes()) + ": " + cause;
-    if (cause.size() < raw.size()) message += "\n\n" + raw;
-    return message;
-}
-
-}  // namespace
-
 namespace tsrt {
 
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input) {
+    CallGuard serialise(model);
     at::Tensor on_device = model.device.is_cpu() ? input : input.to(model.device);
-    c10::IValue result;
+    // A model that keeps state could keep a reference to its input: never to caller memory.
+    if (model.keeps_state && on_device.is_alias_of(input)) on_device = input.clone();
+    c10::IValue result, result_input(input);
     try {
         result = model.module.forward({on_device});
     } catch (const c10::OutOfMemoryError &) {
@@ -44,10 +26,10 @@ at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input) {
     } catch (const std::bad_alloc &) {
         throw;
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_forward_error(e.what_without_backtrace(), input));
+        fail(TSRT_ERR_FORWARD, describe_call_failure("forward", &result_input, 1, e.what_without_backtrace()));
     } catch (const std::exception &e) {
         // The TorchScript interpreter rethrows errors from inside a script as std::exception.
-        fail(TSRT_ERR_FORWARD, describe_forward_error(e.what(), input));
+        fail(TSRT_ERR_FORWARD, describe_call_failure("forward", &result_input, 1, e.what()));
     }
     if (!result.isTensor())
         fail(TSRT_ERR_UNSUPPORTED, "forward returned " + result.tagKind() +

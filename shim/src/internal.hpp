@@ -6,6 +6,9 @@
 #include <c10/core/Device.h>
 #include <torch/csrc/jit/api/module.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,9 +20,27 @@ struct tsrt_options {
 };
 
 struct tsrt_model {
+    tsrt_model(torch::jit::Module module, c10::Device device, std::string device_name)
+        : module(std::move(module)), device(device), device_name(std::move(device_name)) {}
+
     torch::jit::Module module;
     c10::Device device;
     std::string device_name;  // what tsrt_model_device hands out
+    std::vector<std::string> method_names;
+    std::map<std::string, std::string> schemas;      // method name -> schema text
+    std::map<std::string, std::string> extra_files;  // name -> content
+    std::vector<const std::string *> extra_file_names;
+    int64_t parameter_count = 0;
+    // True when some method may change the module's attributes: calls are then serialised
+    // by `call_lock` and tensor inputs are copied, since the model could keep them.
+    bool keeps_state = true;
+    std::mutex call_lock;
+};
+
+struct tsrt_value {
+    c10::IValue value;
+    mutable std::once_flag type_once;
+    mutable std::string type_name;  // filled on first tsrt_value_type
 };
 
 struct tsrt_tensor {
@@ -98,6 +119,45 @@ at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t nd
 
 // Runs forward on one input tensor and returns the single tensor it produces.
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input);
+
+// Maps this ABI's element type to libtorch's; fails with TSRT_ERR_INVALID_ARGUMENT otherwise.
+c10::ScalarType from_abi_dtype(int dtype);
+
+// Views caller memory as a tensor of `type` after checking the shape; no copy.
+at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape,
+                        size_t ndim);
+
+// Returns `value` with every tensor that shares memory with one of `borrowed` replaced by a
+// copy, so that results never point into caller memory.
+c10::IValue without_aliases(const c10::IValue &value, const std::vector<at::Tensor> &borrowed);
+
+// Every tensor inside `value` (recursively), for alias checks.
+void collect_tensors(const c10::IValue &value, std::vector<at::Tensor> &out);
+
+// `value` with every tensor replaced by a copy (inputs to models that keep state).
+c10::IValue with_copied_tensors(const c10::IValue &value);
+
+// Whether any method of `module` may assign or modify in place one of its attributes.
+bool may_change_own_state(const torch::jit::Module &module);
+
+// The message for a method that raised: the cause (the last line of libtorch's report) first,
+// with the arguments' types and shapes, then the full TorchScript traceback.
+std::string describe_call_failure(const std::string &method, const c10::IValue *args,
+                                  size_t nargs, const std::string &raw);
+
+// Reads method names, schemas, parameter count and state analysis into `model`.
+void describe_model(tsrt_model &model);
+
+// Holds the model's call lock for the duration of a call when the model keeps state.
+class CallGuard {
+   public:
+    explicit CallGuard(tsrt_model &model) {
+        if (model.keeps_state) lock_ = std::unique_lock<std::mutex>(model.call_lock);
+    }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+};
 
 // Softmax over dim 1 of a 2-D floating-point tensor, then top-k into caller buffers.
 void softmax_topk_into(const at::Tensor &logits, int64_t k, int64_t *indices, float *probs,

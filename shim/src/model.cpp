@@ -1,4 +1,5 @@
 // Loading and freeing models.
+#include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <torch/csrc/api/include/torch/cuda.h>
 #include <torch/csrc/jit/serialization/import.h>
@@ -64,9 +65,25 @@ c10::Device resolve_device(const tsrt_options *options) {
     return device;
 }
 
-tsrt_model *finish_model(torch::jit::Module module, c10::Device device) {
+// The names of the extra files stored in a TorchScript archive ("extra/<name>" records):
+// torch::jit::load reads only the extra files it is asked for by name.
+torch::jit::ExtraFilesMap list_extra_files(caffe2::serialize::PyTorchStreamReader &reader) {
+    static const std::string prefix = "extra/";
+    torch::jit::ExtraFilesMap extra;
+    for (const std::string &record : reader.getAllRecords())
+        if (record.compare(0, prefix.size(), prefix) == 0 && record.size() > prefix.size())
+            extra[record.substr(prefix.size())] = "";
+    return extra;
+}
+
+tsrt_model *finish_model(torch::jit::Module module, c10::Device device,
+                         torch::jit::ExtraFilesMap extra) {
     module.eval();
-    return new tsrt_model{std::move(module), device, device.str()};
+    auto model = std::make_unique<tsrt_model>(std::move(module), device, device.str());
+    for (auto &[name, content] : extra) model->extra_files[name] = std::move(content);
+    for (const auto &entry : model->extra_files) model->extra_file_names.push_back(&entry.first);
+    tsrt::describe_model(*model);
+    return model.release();
 }
 
 // Gives a precise reason for a path that cannot be a model file, before libtorch tries it.
@@ -106,8 +123,10 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
         c10::Device device = resolve_device(options);
         check_model_path(path);
         try {
-            torch::jit::Module module = torch::jit::load(std::string(path), device);
-            *out = finish_model(std::move(module), device);
+            caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
+            torch::jit::ExtraFilesMap extra = list_extra_files(reader);
+            torch::jit::Module module = torch::jit::load(std::string(path), device, extra);
+            *out = finish_model(std::move(module), device, std::move(extra));
         } catch (const c10::OutOfMemoryError &) {
             throw;
         } catch (const c10::Error &e) {
@@ -130,8 +149,10 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
             BorrowedBytes &bytes;
             ~DetachOnExit() { bytes.detach(); }
         } detach_on_exit{*bytes};
-        torch::jit::Module module = torch::jit::load(bytes, device);
-        *out = finish_model(std::move(module), device);
+        caffe2::serialize::PyTorchStreamReader reader(bytes);
+        torch::jit::ExtraFilesMap extra = list_extra_files(reader);
+        torch::jit::Module module = torch::jit::load(bytes, device, extra);
+        *out = finish_model(std::move(module), device, std::move(extra));
     });
 }
 

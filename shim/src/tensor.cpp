@@ -34,7 +34,25 @@ tsrt_dtype to_abi_dtype(c10::ScalarType type) noexcept {
     }
 }
 
-at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t ndim) {
+c10::ScalarType from_abi_dtype(int dtype) {
+    switch (dtype) {
+        case TSRT_DTYPE_FLOAT32: return c10::kFloat;
+        case TSRT_DTYPE_FLOAT64: return c10::kDouble;
+        case TSRT_DTYPE_FLOAT16: return c10::kHalf;
+        case TSRT_DTYPE_BFLOAT16: return c10::kBFloat16;
+        case TSRT_DTYPE_INT64: return c10::kLong;
+        case TSRT_DTYPE_INT32: return c10::kInt;
+        case TSRT_DTYPE_INT16: return c10::kShort;
+        case TSRT_DTYPE_INT8: return c10::kChar;
+        case TSRT_DTYPE_UINT8: return c10::kByte;
+        case TSRT_DTYPE_BOOL: return c10::kBool;
+        default:
+            fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
+    }
+}
+
+at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape,
+                        size_t ndim) {
     require(ndim <= kMaxRank, "the input has more than 64 dimensions");
     require(shape != nullptr || ndim == 0, "shape is NULL");
     std::vector<int64_t> sizes(shape, shape + ndim);
@@ -47,12 +65,16 @@ at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t nd
             fail(TSRT_ERR_INVALID_ARGUMENT, "the input shape's element count overflows int64");
     }
     int64_t nbytes;
-    if (__builtin_mul_overflow(numel, static_cast<int64_t>(sizeof(float)), &nbytes))
+    if (__builtin_mul_overflow(numel, static_cast<int64_t>(c10::elementSize(type)), &nbytes))
         fail(TSRT_ERR_INVALID_ARGUMENT, "the input shape's byte size overflows int64");
-    if (numel == 0) return at::empty(sizes, at::kFloat);
+    if (numel == 0) return at::empty(sizes, at::TensorOptions().dtype(type));
     require(data != nullptr, "data is NULL");
     // The library only reads the input; the const_cast is what from_blob's signature needs.
-    return at::from_blob(const_cast<float *>(data), sizes, at::kFloat);
+    return at::from_blob(const_cast<void *>(data), sizes, at::TensorOptions().dtype(type));
+}
+
+at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t ndim) {
+    return borrow_input(data, c10::kFloat, shape, ndim);
 }
 
 tsrt_tensor *make_result_tensor(const at::Tensor &value, const at::Tensor &borrowed_input) {

@@ -1,0 +1,220 @@
+// Calling any method with any arguments, and describing a loaded model.
+#include <ATen/core/function_schema.h>
+#include <c10/core/InferenceMode.h>
+
+#include <sstream>
+#include <string>
+
+#include "internal.hpp"
+
+using tsrt::fail;
+using tsrt::guarded;
+using tsrt::require;
+
+namespace {
+
+// Gives values built from the caller's data the types the schema asks for, as Python's
+// binding does: an int where a float is wanted, typed lists from untyped ones (an empty list
+// is Any[] until it meets a schema), and the same inside tuples, lists, dicts and Optionals.
+c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
+    if (value.type()->isSubtypeOf(*type)) return value;
+    if (auto optional = type->cast<c10::OptionalType>()) {
+        return value.isNone() ? value : coerce_to(value, optional->getElementType());
+    }
+    if (type->kind() == c10::FloatType::Kind && value.isInt())
+        return c10::IValue(static_cast<double>(value.toInt()));
+    if (auto list_type = type->cast<c10::ListType>(); list_type && value.isList()) {
+        c10::impl::GenericList list(list_type->getElementType());
+        for (const c10::IValue &item : value.toListRef())
+            list.push_back(coerce_to(item, list_type->getElementType()));
+        return c10::IValue(list);
+    }
+    if (auto tuple_type = type->cast<c10::TupleType>(); tuple_type && value.isTuple()) {
+        const auto &elements = value.toTupleRef().elements();
+        if (elements.size() != tuple_type->elements().size()) return value;
+        std::vector<c10::IValue> items;
+        for (size_t i = 0; i < elements.size(); ++i)
+            items.push_back(coerce_to(elements[i], tuple_type->elements()[i]));
+        return c10::ivalue::Tuple::create(std::move(items));
+    }
+    if (auto dict_type = type->cast<c10::DictType>(); dict_type && value.isGenericDict()) {
+        c10::impl::GenericDict dict(dict_type->getKeyType(), dict_type->getValueType());
+        for (const auto &entry : value.toGenericDict())
+            dict.insert_or_assign(coerce_to(entry.key(), dict_type->getKeyType()),
+                                  coerce_to(entry.value(), dict_type->getValueType()));
+        return c10::IValue(dict);
+    }
+    return value;  // left for the schema check to report
+}
+
+torch::jit::Method find_method(tsrt_model &model, const char *name) {
+    auto method = model.module.find_method(name);
+    if (!method) {
+        std::string known;
+        for (const auto &m : model.method_names) known += (known.empty() ? "" : ", ") + m;
+        fail(TSRT_ERR_NO_SUCH_NAME,
+             std::string("the model has no method '") + name + "' (it has: " + known + ")");
+    }
+    return *method;
+}
+
+// "Float[1, 3, 224]" for a tensor, the TorchScript type for anything else.
+std::string describe_argument(const c10::IValue &value) {
+    if (value.isTensor()) {
+        const at::Tensor &tensor = value.toTensor();
+        if (!tensor.defined()) return "undefined Tensor";
+        return std::string(c10::toString(tensor.scalar_type())) + c10::str(tensor.sizes());
+    }
+    return value.type()->str();
+}
+
+std::string last_line(const std::string &text) {
+    size_t end = text.find_last_not_of(" \n");
+    if (end == std::string::npos) return text;
+    size_t newline = text.rfind('\n', end);
+    size_t start = newline == std::string::npos ? 0 : newline + 1;
+    return text.substr(start, end + 1 - start);
+}
+
+}  // namespace
+
+namespace tsrt {
+
+std::string describe_call_failure(const std::string &method, const c10::IValue *args,
+                                  size_t nargs, const std::string &raw) {
+    std::string described;
+    for (size_t i = 0; i < nargs; ++i)
+        described += (i ? ", " : "") + describe_argument(args[i]);
+    std::string cause = last_line(raw);
+    std::string message = method + " failed on (" + described + "): " + cause;
+    if (cause.size() < raw.size()) message += "\n\n" + raw;
+    return message;
+}
+
+void describe_model(tsrt_model &model) {
+    for (const torch::jit::Method &method : model.module.get_methods()) {
+        model.method_names.push_back(method.name());
+        std::ostringstream schema;
+        schema << method.function().getSchema();
+        model.schemas[method.name()] = schema.str();
+    }
+    for (const at::Tensor &parameter : model.module.parameters(/*recurse=*/true))
+        model.parameter_count += parameter.numel();
+    model.keeps_state = may_change_own_state(model.module);
+}
+
+}  // namespace tsrt
+
+extern "C" {
+
+int tsrt_model_run_method(tsrt_model *model, const char *name, tsrt_value *const *args,
+                          size_t nargs, tsrt_value **out) {
+    return guarded(TSRT_ERR_FORWARD, "the method failed", [&] {
+        require(model != nullptr, "model is NULL");
+        require(name != nullptr, "name is NULL");
+        require(args != nullptr || nargs == 0, "args is NULL");
+        require(out != nullptr, "out is NULL");
+        c10::InferenceMode inference_mode;
+        torch::jit::Method method = find_method(*model, name);
+        const c10::FunctionSchema &schema = method.function().getSchema();
+
+        std::vector<c10::IValue> stack;  // self first, as the schema lists it
+        stack.reserve(nargs + 1);
+        stack.push_back(model->module._ivalue());
+        std::vector<at::Tensor> borrowed;
+        for (size_t i = 0; i < nargs; ++i) {
+            if (args[i] == nullptr)
+                fail(TSRT_ERR_INVALID_ARGUMENT, "argument " + std::to_string(i) + " is NULL");
+            c10::IValue arg = args[i]->value;
+            if (i + 1 < schema.arguments().size())
+                arg = coerce_to(arg, schema.arguments()[i + 1].type());
+            tsrt::collect_tensors(arg, borrowed);
+            if (!model->device.is_cpu()) arg = arg.deepcopy(model->device);
+            stack.push_back(std::move(arg));
+        }
+        try {
+            schema.checkAndNormalizeInputs(stack);
+        } catch (const c10::Error &e) {
+            fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ") + name + ": " +
+                                                last_line(e.what_without_backtrace()) +
+                                                " (schema: " + model->schemas[name] + ")");
+        }
+        tsrt::CallGuard serialise(*model);
+        if (model->keeps_state)  // the model could keep a reference to caller memory
+            for (size_t i = 1; i < stack.size(); ++i)
+                stack[i] = tsrt::with_copied_tensors(stack[i]);
+        std::vector<c10::IValue> arguments(stack.begin() + 1, stack.end());
+        c10::IValue result;
+        try {
+            method.function().run(stack);
+            result = stack.back();
+        } catch (const c10::OutOfMemoryError &) {
+            throw;
+        } catch (const std::bad_alloc &) {
+            throw;
+        } catch (const c10::Error &e) {
+            fail(TSRT_ERR_FORWARD, tsrt::describe_call_failure(name, arguments.data(),
+                                                               arguments.size(),
+                                                               e.what_without_backtrace()));
+        } catch (const std::exception &e) {
+            fail(TSRT_ERR_FORWARD, tsrt::describe_call_failure(name, arguments.data(),
+                                                               arguments.size(), e.what()));
+        }
+        *out = new tsrt_value();
+        (*out)->value = tsrt::without_aliases(result, borrowed);
+    });
+}
+
+size_t tsrt_model_method_count(const tsrt_model *model) {
+    return model ? model->method_names.size() : 0;
+}
+
+const char *tsrt_model_method_name(const tsrt_model *model, size_t index) {
+    if (model == nullptr || index >= model->method_names.size()) return nullptr;
+    return model->method_names[index].c_str();
+}
+
+int tsrt_model_method_schema(const tsrt_model *model, const char *name, const char **out) {
+    return guarded(TSRT_ERR_INTERNAL, "reading a schema", [&] {
+        require(model != nullptr, "model is NULL");
+        require(name != nullptr, "name is NULL");
+        require(out != nullptr, "out is NULL");
+        auto found = model->schemas.find(name);
+        if (found == model->schemas.end())
+            fail(TSRT_ERR_NO_SUCH_NAME, std::string("the model has no method '") + name + "'");
+        *out = found->second.c_str();
+    });
+}
+
+size_t tsrt_model_extra_file_count(const tsrt_model *model) {
+    return model ? model->extra_file_names.size() : 0;
+}
+
+const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index) {
+    if (model == nullptr || index >= model->extra_file_names.size()) return nullptr;
+    return model->extra_file_names[index]->c_str();
+}
+
+int tsrt_model_extra_file(const tsrt_model *model, const char *name, const void **data,
+                          size_t *size) {
+    return guarded(TSRT_ERR_INTERNAL, "reading an extra file", [&] {
+        require(model != nullptr, "model is NULL");
+        require(name != nullptr, "name is NULL");
+        require(data != nullptr && size != nullptr, "data or size is NULL");
+        auto found = model->extra_files.find(name);
+        if (found == model->extra_files.end())
+            fail(TSRT_ERR_NO_SUCH_NAME, std::string("the model has no extra file '") + name + "'");
+        *data = found->second.data();
+        *size = found->second.size();
+    });
+}
+
+int64_t tsrt_model_parameter_count(const tsrt_model *model) {
+    return model ? model->parameter_count : -1;
+}
+
+int tsrt_model_keeps_state(const tsrt_model *model) {
+    return model ? (model->keeps_state ? 1 : 0) : -1;
+}
+
+}  // extern "C"
