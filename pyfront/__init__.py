@@ -5,11 +5,12 @@
     top.indices, top.probs                           # both (N, 5)
 
     with pyfront.Model("resnet18.pt") as model:
-        logits = model.forward(images)
+        logits = model.forward(images)               # any arguments, any result types
+        model.method_names(), model.schema("forward"), model.extra_files
 """
 from ._ffi import ffi as _cffi, lib as _lib
 from .errors import (DeviceError, InferenceError, InvalidArgumentError, ModelClosedError,
-                     ModelLoadError, ModelNotFoundError, OutOfMemoryError, PyfrontError,
+                     ModelLoadError, ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
                      UnsupportedOutputError, check as _check)
 from .infer import clear_cache, infer
 from .model import Model, TopK
@@ -21,7 +22,7 @@ __all__ = [
     "get_num_threads", "set_num_threads",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
-    "OutOfMemoryError",
+    "OutOfMemoryError", "NoSuchNameError",
 ]
 
 

@@ -25,7 +25,8 @@ typedef enum tsrt_status {
     TSRT_ERR_UNSUPPORTED = -7,
     TSRT_ERR_BUFFER_TOO_SMALL = -8,
     TSRT_ERR_OUT_OF_MEMORY = -9,
-    TSRT_ERR_INTERNAL = -10
+    TSRT_ERR_INTERNAL = -10,
+    TSRT_ERR_NO_SUCH_NAME = -11
 } tsrt_status;
 
 const char *tsrt_last_error(void);
@@ -76,10 +77,63 @@ int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indi
 int tsrt_model_topk(tsrt_model *model, const float *data, const int64_t *shape,
                     size_t ndim, int64_t k, int64_t *indices, float *probs,
                     size_t capacity, int64_t *out_rows);
+
+int tsrt_model_keeps_state(const tsrt_model *model);
+
+typedef struct tsrt_value tsrt_value;
+typedef enum tsrt_value_kind {
+    TSRT_VALUE_NONE = 0,
+    TSRT_VALUE_TENSOR = 1,
+    TSRT_VALUE_INT = 2,
+    TSRT_VALUE_FLOAT = 3,
+    TSRT_VALUE_BOOL = 4,
+    TSRT_VALUE_STRING = 5,
+    TSRT_VALUE_TUPLE = 6,
+    TSRT_VALUE_LIST = 7,
+    TSRT_VALUE_DICT = 8,
+    TSRT_VALUE_OTHER = 9
+} tsrt_value_kind;
+void tsrt_value_free(tsrt_value *value);
+int tsrt_value_none(tsrt_value **out);
+int tsrt_value_int(int64_t v, tsrt_value **out);
+int tsrt_value_float(double v, tsrt_value **out);
+int tsrt_value_bool(int v, tsrt_value **out);
+int tsrt_value_string(const char *data, size_t size, tsrt_value **out);
+#define TSRT_TENSOR_BORROW 0
+#define TSRT_TENSOR_COPY 1
+int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape,
+                      size_t ndim, unsigned flags, tsrt_value **out);
+int tsrt_value_tuple(tsrt_value *const *items, size_t count, tsrt_value **out);
+int tsrt_value_list(tsrt_value *const *items, size_t count, tsrt_value **out);
+int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values, size_t count,
+                    tsrt_value **out);
+tsrt_value_kind tsrt_value_get_kind(const tsrt_value *value);
+const char *tsrt_value_type(const tsrt_value *value);
+int tsrt_value_get_int(const tsrt_value *value, int64_t *out);
+int tsrt_value_get_float(const tsrt_value *value, double *out);
+int tsrt_value_get_bool(const tsrt_value *value, int *out);
+int tsrt_value_get_string(const tsrt_value *value, const char **data, size_t *size);
+int tsrt_value_get_tensor(const tsrt_value *value, tsrt_tensor **out);
+size_t tsrt_value_length(const tsrt_value *value);
+int tsrt_value_get_item(const tsrt_value *value, size_t index, tsrt_value **out);
+int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsrt_value **key,
+                             tsrt_value **item);
+
+int tsrt_model_run_method(tsrt_model *model, const char *name,
+                          tsrt_value *const *args, size_t nargs, tsrt_value **out);
+size_t tsrt_model_method_count(const tsrt_model *model);
+const char *tsrt_model_method_name(const tsrt_model *model, size_t index);
+int tsrt_model_method_schema(const tsrt_model *model, const char *name,
+                             const char **out);
+size_t tsrt_model_extra_file_count(const tsrt_model *model);
+const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index);
+int tsrt_model_extra_file(const tsrt_model *model, const char *name,
+                          const void **data, size_t *size);
+int64_t tsrt_model_parameter_count(const tsrt_model *model);
 """
 
 # The ABI version these declarations describe (TSRT_ABI_VERSION in tsrt.h).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 def _open():

@@ -31,7 +31,8 @@ class ModelNotFoundError(ModelLoadError, FileNotFoundError):
 
 
 class InvalidArgumentError(PyfrontError, ValueError):
-    """An argument is malformed: a bad shape, k out of range, an unknown device name."""
+    """An argument is malformed or does not fit the method's schema: a bad shape, k out of
+    range, an unknown device name, the wrong number or types of arguments."""
 
 
 class InferenceError(PyfrontError, ValueError):
@@ -40,6 +41,10 @@ class InferenceError(PyfrontError, ValueError):
 
 class UnsupportedOutputError(PyfrontError, TypeError):
     """The model returned something the call cannot hand back (e.g. a tuple to `forward`)."""
+
+
+class NoSuchNameError(PyfrontError, LookupError):
+    """The model has no method, or no extra file, of that name."""
 
 
 class DeviceError(PyfrontError):
@@ -63,6 +68,7 @@ _BY_STATUS = {
     lib.TSRT_ERR_FORWARD: InferenceError,
     lib.TSRT_ERR_UNSUPPORTED: UnsupportedOutputError,
     lib.TSRT_ERR_OUT_OF_MEMORY: OutOfMemoryError,
+    lib.TSRT_ERR_NO_SUCH_NAME: NoSuchNameError,
 }
 
 

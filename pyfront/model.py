@@ -1,6 +1,7 @@
 """`Model`: a loaded TorchScript module, run through libtsrt."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import NamedTuple
@@ -8,7 +9,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._tensors import as_float32_input, input_pointers, take_tensor
+from ._tensors import as_float32_input, input_pointers
+from ._values import ValueBuilder, take_value
 from .errors import InvalidArgumentError, ModelClosedError, check
 
 
@@ -81,16 +83,77 @@ class Model:
         self._handle = ffi.gc(out[0], lib.tsrt_model_free)
         self._lifetime = _Lifetime()
         self.device = ffi.string(lib.tsrt_model_device(self._handle)).decode()
+        self._extra_files = self._read_extra_files()
 
-    def forward(self, array) -> np.ndarray:
-        """Runs the model's forward on `array` (converted to float32) and returns its output
-        tensor as a new numpy array."""
-        array = as_float32_input(array)
-        data, shape, ndim = input_pointers(array)
-        out = ffi.new("tsrt_tensor **")
-        with self._lifetime:
-            check(lib.tsrt_model_forward(self._handle, data, shape, ndim, out))
-        return take_tensor(out[0])
+    def forward(self, *args):
+        """Calls the model's `forward` with `args`, as `model(*args)` would in Python.
+
+        numpy arrays are passed as tensors of the same dtype (a C-contiguous, writable array
+        without a copy); int, float, bool, str, None and tuples, lists and dicts of these as
+        the TorchScript values they are. The result comes back the same way: tensors as new
+        numpy arrays, containers as tuples, lists and dicts."""
+        return self.run_method("forward", *args)
+
+    def run_method(self, name: str, *args):
+        """Calls the method `name` of the model with `args`; see `forward`."""
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"the method name must be a str, got {name!r}")
+        out = ffi.new("tsrt_value **")
+        with ValueBuilder() as values:
+            handles = [values.build(arg) for arg in args]
+            with self._lifetime:
+                check(lib.tsrt_model_run_method(self._handle, name.encode(), handles,
+                                                len(handles), out))
+        return take_value(out[0])
+
+    def method_names(self) -> list:
+        """The names of the model's methods (forward among them)."""
+        count = lib.tsrt_model_method_count(self._live_handle())
+        return [ffi.string(lib.tsrt_model_method_name(self._handle, i)).decode()
+                for i in range(count)]
+
+    def schema(self, name: str = "forward") -> str:
+        """The TorchScript schema of a method: argument names and types, and return type."""
+        out = ffi.new("const char **")
+        check(lib.tsrt_model_method_schema(self._live_handle(), name.encode(), out))
+        return ffi.string(out[0]).decode()
+
+    @property
+    def extra_files(self) -> dict:
+        """The extra files stored in the model file, as {name: bytes}."""
+        return dict(self._extra_files)
+
+    @property
+    def metadata(self) -> dict:
+        """The metadata stored by scripts/export.py (pyfront/meta.json), or {}."""
+        raw = self._extra_files.get("pyfront/meta.json")
+        return json.loads(raw) if raw else {}
+
+    @property
+    def parameter_count(self) -> int:
+        """The number of parameter elements, submodules included."""
+        return lib.tsrt_model_parameter_count(self._live_handle())
+
+    @property
+    def keeps_state(self) -> bool:
+        """True when some method may change the model's attributes; calls on it are then
+        serialised (see tsrt.h, "Threads and state")."""
+        return lib.tsrt_model_keeps_state(self._live_handle()) == 1
+
+    def _read_extra_files(self) -> dict:
+        files = {}
+        data, size = ffi.new("const void **"), ffi.new("size_t *")
+        for index in range(lib.tsrt_model_extra_file_count(self._handle)):
+            name = ffi.string(lib.tsrt_model_extra_file_name(self._handle, index))
+            check(lib.tsrt_model_extra_file(self._handle, name, data, size))
+            files[name.decode("utf-8", "surrogateescape")] = ffi.unpack(
+                ffi.cast("const char *", data[0]), size[0])
+        return files
+
+    def _live_handle(self):
+        if self._lifetime.closed:
+            raise ModelClosedError("the model is closed")
+        return self._handle
 
     def topk(self, array, k: int = 5) -> TopK:
         """forward, softmax over the classes and the k most probable, computed in C++. The
