@@ -70,8 +70,13 @@ def test_bad_k(resnet18_path, images, k):
 
 @pytest.mark.parametrize("array", ["abc", [[1, 2], [3]], object()], ids=["str", "ragged", "obj"])
 def test_inputs_that_are_not_numbers(resnet18_path, array):
+    model = pyfront.Model(resnet18_path)
     with pytest.raises(pyfront.InvalidArgumentError, match="float32"):
-        pyfront.Model(resnet18_path).forward(array)
+        model.topk(array)
+    with pytest.raises(pyfront.InvalidArgumentError, match="float32"):
+        pyfront.infer(model, array)
+    with pytest.raises(pyfront.InvalidArgumentError, match="Tensor|cannot be passed"):
+        model.forward(array)  # forward passes values as they are: the schema wants a Tensor
 
 
 def test_closed_model(resnet18_path, images):

@@ -84,3 +84,14 @@ def test_header_compiles_strictly_as_c99_and_cpp(tmp_path, compiler, flags):
     result = run(compiler, *flags, "-pedantic", "-Wall", "-Wextra", "-Werror",
                  f"-I{HEADER.parent}", "-c", source, "-o", tmp_path / "use.o")
     assert result.returncode == 0, result.stderr
+
+
+def test_c_value_api(tmp_path):
+    import zoo
+
+    mixed = zoo.save(zoo.Mixed(), tmp_path / "mixed.pt")
+    counter = zoo.save(zoo.Counter(), tmp_path / "counter.pt")
+    result = run(BUILD / "tsrt-values-test", mixed, counter)
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = re.search(r"^(\d+) passed, 0 failed$", result.stdout, re.M)
+    assert passed and int(passed.group(1)) > 40, result.stdout

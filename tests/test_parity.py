@@ -62,18 +62,28 @@ def test_float32_c_contiguous_input_is_not_copied():
     assert int(ffi.cast("uintptr_t", pointer)) == batch.ctypes.data
 
 
-def test_other_layouts_and_types_give_the_same_answer(resnet18_path, images):
+def test_other_layouts_give_the_same_answer(resnet18_path, images):
     batch = images(2, 3, 224, 224, seed=11)
     model = pyfront.Model(resnet18_path)
     expected = model.forward(batch)
+    expected_top = model.topk(batch)
     fortran = np.asfortranarray(batch)
     reversed_view = np.ascontiguousarray(batch[:, :, ::-1])[:, :, ::-1]  # negative strides
     readonly = batch.copy()
     readonly.flags.writeable = False
-    for variant in (fortran, reversed_view, readonly, batch.astype(np.float64)):
+    big_endian = batch.astype(">f4")
+    for variant in (fortran, reversed_view, readonly, big_endian):
         np.testing.assert_array_equal(model.forward(variant), expected)
+        np.testing.assert_array_equal(model.topk(variant).indices, expected_top.indices)
+
+
+def test_topk_and_infer_convert_any_array_like_to_float32(resnet18_path, images):
+    model = pyfront.Model(resnet18_path)
     small = images(1, 3, 224, 224)
-    np.testing.assert_array_equal(model.forward(small.tolist()), model.forward(small))
+    expected = model.topk(small)
+    for variant in (small.astype(np.float64), small.tolist()):
+        np.testing.assert_array_equal(model.topk(variant).indices, expected.indices)
+        np.testing.assert_array_equal(pyfront.infer(model, variant).indices, expected.indices)
 
 
 def test_infer_caches_the_model_and_reloads_a_changed_file(tmp_path, images):

@@ -1,0 +1,119 @@
+"""TorchScript models that exercise every input and output kind, for the tests."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+
+class Mixed(torch.nn.Module):
+    """Scalars of every kind in; a tuple of a tensor, a dict and a list out."""
+
+    def forward(self, x: torch.Tensor, scale: float, n: int, flag: bool,
+                name: str) -> Tuple[torch.Tensor, Dict[str, int], List[str]]:
+        return x * scale + n, {"n": n, "flag": int(flag)}, [name, name.upper()]
+
+
+class Containers(torch.nn.Module):
+    """Lists, dicts, tuples and Optional in; nested containers out."""
+
+    def forward(self, xs: List[torch.Tensor], table: Dict[str, torch.Tensor],
+                pair: Tuple[int, torch.Tensor], maybe: Optional[torch.Tensor] = None
+                ) -> Tuple[List[torch.Tensor], Dict[str, Tuple[int, float]], Optional[torch.Tensor]]:
+        total = pair[1] * pair[0]
+        for x in xs:
+            total = total + x.sum()
+        sizes: Dict[str, Tuple[int, float]] = {}
+        for key, value in table.items():
+            sizes[key] = (value.numel(), float(value.sum()))
+        return [total, total * 2], sizes, maybe
+
+
+class DoubleIt(torch.nn.Module):
+    """Any dtype in, the same dtype out."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x
+
+
+class ToBFloat16(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * 1.37).to(torch.bfloat16)
+
+
+class ZeroDim(torch.nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return (x * y).sum(), x.max()
+
+
+class WithMethods(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+    @torch.jit.export
+    def predict(self, x: torch.Tensor, k: int = 2) -> Tuple[torch.Tensor, torch.Tensor]:
+        return torch.topk(self.linear(x), k)
+
+    @torch.jit.export
+    def describe(self) -> str:
+        return "linear 4 -> 3"
+
+
+class Counter(torch.nn.Module):
+    """Keeps state: a Python int attribute and a tensor buffer changed in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.register_buffer("total", torch.zeros(3))
+
+    def forward(self, step: int, x: torch.Tensor) -> Tuple[int, torch.Tensor]:
+        self.count += step
+        self.total.add_(x)
+        return self.count, self.total
+
+    @torch.jit.export
+    def reset(self) -> None:
+        self.count = 0
+        self.total.zero_()
+
+
+class KeepsLastInput(torch.nn.Module):
+    """Stores its input as state: the input must not be the caller's memory."""
+
+    def __init__(self):
+        super().__init__()
+        self.last = torch.zeros(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.last = x
+        return x.sum()
+
+    @torch.jit.export
+    def get_last(self) -> torch.Tensor:
+        return self.last
+
+
+class InPlaceOnInput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.add_(1)
+        return x * 2
+
+
+class ReturnsInput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        return x, [x[0], x]
+
+
+def save(module: torch.nn.Module, path, extra_files=None):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(module.eval())
+        scripted.save(str(path), _extra_files=extra_files or {})
+    return path
