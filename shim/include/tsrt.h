@@ -70,7 +70,8 @@ typedef enum tsrt_status {
     TSRT_ERR_BUFFER_TOO_SMALL = -8, /* a caller buffer is smaller than the result */
     TSRT_ERR_OUT_OF_MEMORY = -9,
     TSRT_ERR_INTERNAL = -10,        /* a bug in the shim or libtorch; please report it */
-    TSRT_ERR_NO_SUCH_NAME = -11     /* no method or extra file of that name (ABI 2) */
+    TSRT_ERR_NO_SUCH_NAME = -11,    /* no method or extra file of that name (ABI 2) */
+    TSRT_ERR_TOO_LARGE = -12        /* the model is larger than the options allow (ABI 2) */
 } tsrt_status;
 
 /* A description of the most recent failure of a fallible call made on the calling thread,
@@ -116,6 +117,17 @@ TSRT_API void tsrt_options_free(tsrt_options *options);
  * (TSRT_ERR_DEVICE). `device` is borrowed for the call. */
 TSRT_API int tsrt_options_set_device(tsrt_options *options, const char *device);
 
+/* The largest model file (or buffer) a load accepts, in bytes; 0, the default, means no
+ * limit. A larger one fails with TSRT_ERR_TOO_LARGE before any of it is read. (ABI 2) */
+TSRT_API int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t bytes);
+
+/* Whether to load the debug records a TorchScript file carries (`*.debug_pkl`: where each
+ * scripted line came from in the original Python), which add the original source to error
+ * tracebacks. Off by default: libtorch decodes them lazily while formatting an error, and a
+ * corrupted record there crashes the process (abort or segfault) where no error can be
+ * caught. Turn on only for files you trust. (ABI 2) */
+TSRT_API int tsrt_options_set_debug_info(tsrt_options *options, int enable);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Models                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -125,7 +137,7 @@ typedef struct tsrt_model tsrt_model;
 
 /* Loads the TorchScript file at `path` (UTF-8), with every extra file stored in it. On success *out receives a model owned by the
  * caller; free it with tsrt_model_free. Errors: TSRT_ERR_NOT_FOUND, TSRT_ERR_IO,
- * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE; the message names the path. */
+ * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE, TSRT_ERR_TOO_LARGE; the message names the path. */
 TSRT_API int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
 
 /* Loads a TorchScript module from `size` bytes at `data` (the content of a saved file). The

@@ -42,6 +42,7 @@ const char *tsrt_status_name(int status) {
         case TSRT_ERR_OUT_OF_MEMORY: return "TSRT_ERR_OUT_OF_MEMORY";
         case TSRT_ERR_INTERNAL: return "TSRT_ERR_INTERNAL";
         case TSRT_ERR_NO_SUCH_NAME: return "TSRT_ERR_NO_SUCH_NAME";
+        case TSRT_ERR_TOO_LARGE: return "TSRT_ERR_TOO_LARGE";
         default: return "TSRT_UNKNOWN_STATUS";
     }
 }

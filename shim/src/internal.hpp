@@ -17,6 +17,8 @@
 
 struct tsrt_options {
     std::string device = "cpu";
+    uint64_t max_file_size = 0;  // 0: no limit
+    bool debug_info = false;      // load *.debug_pkl records (see tsrt_options_set_debug_info)
 };
 
 struct tsrt_model {

@@ -86,8 +86,44 @@ tsrt_model *finish_model(torch::jit::Module module, c10::Device device,
     return model.release();
 }
 
+// "cannot load <what> as a TorchScript module: <cause>", the cause being the first non-empty
+// line of libtorch's report, which follows in full when it has more lines.
+[[noreturn]] void fail_load(const std::string &what, const std::string &raw) {
+    size_t start = raw.find_first_not_of(" \n");
+    std::string trimmed = start == std::string::npos ? std::string() : raw.substr(start);
+    std::string cause = trimmed.substr(0, trimmed.find('\n'));
+    std::string message = "cannot load " + what + " as a TorchScript module: " + cause;
+    if (cause.size() < trimmed.size()) message += "\n\n" + trimmed;
+    fail(TSRT_ERR_BAD_MODEL, message);
+}
+
+// Runs a libtorch load step, turning what it throws into a BAD_MODEL naming `what`.
+template <class Step>
+auto load_step(const std::string &what, Step &&step) -> decltype(step()) {
+    try {
+        return step();
+    } catch (const c10::OutOfMemoryError &) {
+        throw;
+    } catch (const std::bad_alloc &) {
+        throw;
+    } catch (const c10::Error &e) {
+        fail_load(what, e.what_without_backtrace());
+    } catch (const std::exception &e) {  // the TorchScript compiler's ErrorReport
+        fail_load(what, e.what());
+    }
+}
+
+bool wants_debug_info(const tsrt_options *options) { return options && options->debug_info; }
+
+void check_size_limit(uint64_t size, const tsrt_options *options, const std::string &what) {
+    if (options && options->max_file_size && size > options->max_file_size)
+        fail(TSRT_ERR_TOO_LARGE, what + " is " + std::to_string(size) +
+                                     " bytes, more than the limit of " +
+                                     std::to_string(options->max_file_size) + " bytes");
+}
+
 // Gives a precise reason for a path that cannot be a model file, before libtorch tries it.
-void check_model_path(const char *path) {
+void check_model_path(const char *path, const tsrt_options *options) {
     struct stat info;
     if (stat(path, &info) != 0) {
         int err = errno;
@@ -107,6 +143,8 @@ void check_model_path(const char *path) {
                               "': " + std::strerror(err));
     }
     close(fd);
+    check_size_limit(static_cast<uint64_t>(info.st_size), options,
+                     std::string("model file '") + path + "'");
     if (info.st_size == 0)
         fail(TSRT_ERR_BAD_MODEL,
              std::string("'") + path + "' is empty, not a TorchScript file");
@@ -121,19 +159,15 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
         require(path != nullptr, "path is NULL");
         require(out != nullptr, "out is NULL");
         c10::Device device = resolve_device(options);
-        check_model_path(path);
-        try {
+        check_model_path(path, options);
+        const std::string what = std::string("'") + path + "'";
+        *out = load_step(what, [&] {
             caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
             torch::jit::ExtraFilesMap extra = list_extra_files(reader);
-            torch::jit::Module module = torch::jit::load(std::string(path), device, extra);
-            *out = finish_model(std::move(module), device, std::move(extra));
-        } catch (const c10::OutOfMemoryError &) {
-            throw;
-        } catch (const c10::Error &e) {
-            fail(TSRT_ERR_BAD_MODEL, std::string("cannot load '") + path +
-                                         "' as a TorchScript module: " +
-                                         e.what_without_backtrace());
-        }
+            torch::jit::Module module =
+                torch::jit::load(std::string(path), device, extra, wants_debug_info(options));
+            return finish_model(std::move(module), device, std::move(extra));
+        });
     });
 }
 
@@ -143,16 +177,20 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
         require(data != nullptr || size == 0, "data is NULL");
         require(out != nullptr, "out is NULL");
         c10::Device device = resolve_device(options);
+        check_size_limit(size, options, "the buffer");
         if (size == 0) fail(TSRT_ERR_BAD_MODEL, "the buffer is empty, not a TorchScript file");
         auto bytes = std::make_shared<BorrowedBytes>(data, size);
         struct DetachOnExit {
             BorrowedBytes &bytes;
             ~DetachOnExit() { bytes.detach(); }
         } detach_on_exit{*bytes};
-        caffe2::serialize::PyTorchStreamReader reader(bytes);
-        torch::jit::ExtraFilesMap extra = list_extra_files(reader);
-        torch::jit::Module module = torch::jit::load(bytes, device, extra);
-        *out = finish_model(std::move(module), device, std::move(extra));
+        *out = load_step("the buffer", [&] {
+            caffe2::serialize::PyTorchStreamReader reader(bytes);
+            torch::jit::ExtraFilesMap extra = list_extra_files(reader);
+            torch::jit::Module module =
+                torch::jit::load(bytes, device, extra, wants_debug_info(options));
+            return finish_model(std::move(module), device, std::move(extra));
+        });
     });
 }
 

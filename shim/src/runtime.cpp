@@ -46,4 +46,18 @@ int tsrt_options_set_device(tsrt_options *options, const char *device) {
     });
 }
 
+int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t bytes) {
+    return guarded(TSRT_ERR_INVALID_ARGUMENT, "setting the size limit", [&] {
+        require(options != nullptr, "options is NULL");
+        options->max_file_size = bytes;
+    });
+}
+
+int tsrt_options_set_debug_info(tsrt_options *options, int enable) {
+    return guarded(TSRT_ERR_INVALID_ARGUMENT, "setting debug info", [&] {
+        require(options != nullptr, "options is NULL");
+        options->debug_info = enable != 0;
+    });
+}
+
 }  // extern "C"
