@@ -26,7 +26,8 @@ typedef enum tsrt_status {
     TSRT_ERR_BUFFER_TOO_SMALL = -8,
     TSRT_ERR_OUT_OF_MEMORY = -9,
     TSRT_ERR_INTERNAL = -10,
-    TSRT_ERR_NO_SUCH_NAME = -11
+    TSRT_ERR_NO_SUCH_NAME = -11,
+    TSRT_ERR_TOO_LARGE = -12
 } tsrt_status;
 
 const char *tsrt_last_error(void);
@@ -39,6 +40,8 @@ typedef struct tsrt_options tsrt_options;
 int tsrt_options_new(tsrt_options **out);
 void tsrt_options_free(tsrt_options *options);
 int tsrt_options_set_device(tsrt_options *options, const char *device);
+int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t bytes);
+int tsrt_options_set_debug_info(tsrt_options *options, int enable);
 
 typedef struct tsrt_model tsrt_model;
 int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);

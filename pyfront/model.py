@@ -53,31 +53,52 @@ class _Lifetime:
             return True
 
 
-def _options(device: str):
+def _options(device: str, max_file_size, debug_info: bool):
+    if not isinstance(device, str):
+        raise InvalidArgumentError(f"device must be a str such as 'cpu', got {device!r}")
     pointer = ffi.new("tsrt_options **")
     check(lib.tsrt_options_new(pointer))
     options = ffi.gc(pointer[0], lib.tsrt_options_free)
     check(lib.tsrt_options_set_device(options, device.encode()))
+    if max_file_size is not None:
+        if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) \
+                or max_file_size < 1:
+            raise InvalidArgumentError(
+                f"max_file_size must be a positive number of bytes, got {max_file_size!r}")
+        check(lib.tsrt_options_set_max_file_size(options, max_file_size))
+    check(lib.tsrt_options_set_debug_info(options, bool(debug_info)))
     return options
 
 
 class Model:
     """A TorchScript module loaded from a file path or from the bytes of a saved file.
 
-    Runs on `device` ("cpu", "cuda" or "cuda:N"). Close it with `close()` or use it as a
-    context manager; the native memory is also freed when the object is garbage collected.
-    One Model may be called from several threads at once.
+    Runs on `device` ("cpu", "cuda" or "cuda:N"). `max_file_size` (bytes) refuses larger files
+    before reading them. `debug_info=True` loads the file's debug records so that errors
+    quote the original Python source; only for trusted files (see tsrt.h). Close it with `close()` or use it as a context manager; the native
+    memory is also freed when the object is garbage collected. One Model may be called from
+    several threads at once.
     """
 
-    def __init__(self, source, device: str = "cpu"):
-        options = _options(device)
+    def __init__(self, source, device: str = "cpu", *, max_file_size: int | None = None,
+                 debug_info: bool = False):
+        options = _options(device, max_file_size, debug_info)
         out = ffi.new("tsrt_model **")
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = ffi.from_buffer(source)
             check(lib.tsrt_model_load_buffer(data, len(data), options, out))
             self.path = None
         else:
-            path = os.fspath(source)
+            try:
+                path = os.fspath(source)
+            except TypeError:
+                raise InvalidArgumentError(
+                    f"a model is loaded from a path or bytes, not a {type(source).__name__}"
+                ) from None
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            if "\0" in path:
+                raise InvalidArgumentError(f"the path {path!r} contains a NUL character")
             check(lib.tsrt_model_load(os.fsencode(path), options, out), filename=path)
             self.path = path
         self._handle = ffi.gc(out[0], lib.tsrt_model_free)
