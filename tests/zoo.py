@@ -117,3 +117,15 @@ def save(module: torch.nn.Module, path, extra_files=None):
         scripted = torch.jit.script(module.eval())
         scripted.save(str(path), _extra_files=extra_files or {})
     return path
+
+
+class SmallNet(torch.nn.Module):
+    """A small classifier, fast enough for thousands of calls in a test."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
