@@ -147,6 +147,10 @@ bool may_change_own_state(const torch::jit::Module &module);
 std::string describe_call_failure(const std::string &method, const c10::IValue *args,
                                   size_t nargs, const std::string &raw);
 
+// Fails with TSRT_ERR_BAD_MODEL when a tensor of the module (attribute or constant) claims
+// more elements than its storage holds.
+void check_tensors_fit_storage(const torch::jit::Module &module);
+
 // Reads method names, schemas, parameter count and state analysis into `model`.
 void describe_model(tsrt_model &model);
 

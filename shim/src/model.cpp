@@ -78,6 +78,7 @@ torch::jit::ExtraFilesMap list_extra_files(caffe2::serialize::PyTorchStreamReade
 
 tsrt_model *finish_model(torch::jit::Module module, c10::Device device,
                          torch::jit::ExtraFilesMap extra) {
+    tsrt::check_tensors_fit_storage(module);
     module.eval();
     auto model = std::make_unique<tsrt_model>(std::move(module), device, device.str());
     for (auto &[name, content] : extra) model->extra_files[name] = std::move(content);
@@ -102,6 +103,9 @@ template <class Step>
 auto load_step(const std::string &what, Step &&step) -> decltype(step()) {
     try {
         return step();
+    } catch (const tsrt::Error &e) {
+        if (e.status != TSRT_ERR_BAD_MODEL) throw;
+        fail(TSRT_ERR_BAD_MODEL, "cannot load " + what + ": " + e.message);
     } catch (const c10::OutOfMemoryError &) {
         throw;
     } catch (const std::bad_alloc &) {
