@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import zipfile
 
 import numpy as np
 import pytest
@@ -108,3 +109,42 @@ def test_memory_stays_flat_over_5000_calls_and_200_loads(tmp_path):
         pyfront.Model(data).close()
     growth = _rss_bytes() - before
     assert growth < 10 * 2**20, f"resident memory grew by {growth / 2**20:.1f} MB"
+
+
+def _swap_records(path, out, first: str, second: str):
+    """Rewrites a model file with the contents of two zip entries swapped."""
+    with zipfile.ZipFile(path) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    a = next(name for name in entries if name.endswith(first))
+    b = next(name for name in entries if name.endswith(second))
+    entries[a], entries[b] = entries[b], entries[a]
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return out
+
+
+def test_storage_records_shorter_than_their_tensors_are_refused(tmp_path):
+    """A tensor whose record is shorter than its shape needs (here the 8x3x3x3 conv weight
+    gets the 8-float bias record) would make the first operator read past the allocation."""
+    torch.manual_seed(0)
+    path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
+    with zipfile.ZipFile(path) as archive:
+        sizes = {info.filename.split("/", 1)[1]: info.file_size for info in archive.infolist()
+                 if "/data/" in info.filename}
+    largest = max(sizes, key=sizes.get)
+    smallest = min((n for n in sizes if sizes[n] > 0), key=sizes.get)
+    bad = _swap_records(path, tmp_path / "swapped.pt", largest, smallest)
+    with pytest.raises(pyfront.ModelLoadError, match="corrupted: the storage of tensor") as caught:
+        pyfront.Model(bad)
+    assert str(bad) in str(caught.value)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "data" / "storage-crashers").glob("*.pt")),
+                         ids=lambda p: p.stem)
+def test_file_whose_forward_crashed_libtorch_is_refused_at_load(path):
+    """A mutant with an empty record behind a parameter: libtorch loads it and then crashes in
+    forward (SIGSEGV); the shim refuses it at load."""
+    result = _load_in_child(path, debug_info=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "corrupted: the storage of tensor self.fc.bias" in result.stdout
