@@ -71,7 +71,8 @@ typedef enum tsrt_status {
     TSRT_ERR_OUT_OF_MEMORY = -9,
     TSRT_ERR_INTERNAL = -10,        /* a bug in the shim or libtorch; please report it */
     TSRT_ERR_NO_SUCH_NAME = -11,    /* no method or extra file of that name (ABI 2) */
-    TSRT_ERR_TOO_LARGE = -12        /* the model is larger than the options allow (ABI 2) */
+    TSRT_ERR_TOO_LARGE = -12,       /* the model is larger than the options allow (ABI 2) */
+    TSRT_ERR_CLOSED = -13           /* the model was closed with tsrt_model_close (ABI 2) */
 } tsrt_status;
 
 /* A description of the most recent failure of a fallible call made on the calling thread,
@@ -92,8 +93,18 @@ TSRT_API const char *tsrt_status_name(int status);
  * every model in the process. n must be >= 1. */
 TSRT_API int tsrt_set_num_threads(int n);
 
-/* The current number of intra-op threads (>= 1). */
+/* The number of intra-op threads (>= 1), as set by tsrt_set_num_threads or libtorch's
+ * default (one per core). Calls that run at the same time share them: each of n concurrent
+ * calls uses max(1, threads / n), so that callers in several threads never oversubscribe the
+ * cores. */
 TSRT_API int tsrt_get_num_threads(void);
+
+/* oneDNN Graph fusion of the models' operators (convolutions with their activations and
+ * additions, and more), which makes CNNs on x86 CPUs markedly faster. Process-wide, and read
+ * when a model's graph is optimised (during warm-up, or on the first calls with a new input
+ * shape): on by default from the first load, unless turned off before. (ABI 2) */
+TSRT_API int tsrt_set_fusion(int enable);
+TSRT_API int tsrt_get_fusion(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Load options                                                                               */
@@ -128,6 +139,24 @@ TSRT_API int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t byte
  * caught. Turn on only for files you trust. (ABI 2) */
 TSRT_API int tsrt_options_set_debug_info(tsrt_options *options, int enable);
 
+/* Freeze a plain (unfrozen) module when loading it, as torch.jit.freeze does: weights become
+ * constants, batch norms fold into convolutions, and every method is kept. On by default;
+ * never applied to a model that keeps state (see "Threads and state"). Results may differ
+ * from the unfrozen module by floating-point rounding. (ABI 2) */
+TSRT_API int tsrt_options_set_freeze(tsrt_options *options, int enable);
+
+/* Warm-up inside the load: `runs` forward calls (default 3; 0 turns warm-up off) on a float32
+ * tensor of zeros of each warm-up shape, so that the graph executor's profiling and
+ * optimisation for those shapes happen in the load rather than in the first calls. Shapes
+ * are added with tsrt_options_add_warmup_shape; without any, those stored in the file's extra
+ * file "tsrt/input_shapes" (lines like "1x3x224x224", written by scripts/export.py) are used.
+ * tsrt_options_clear_warmup_shapes means "no shapes", the file's included. Never applied to a
+ * model that keeps state. A warm-up the model rejects fails the load (TSRT_ERR_FORWARD). */
+TSRT_API int tsrt_options_set_warmup_runs(tsrt_options *options, int runs);
+TSRT_API int tsrt_options_add_warmup_shape(tsrt_options *options, const int64_t *shape,
+                                           size_t ndim);
+TSRT_API int tsrt_options_clear_warmup_shapes(tsrt_options *options);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Models                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -145,8 +174,15 @@ TSRT_API int tsrt_model_load(const char *path, const tsrt_options *options, tsrt
 TSRT_API int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *options,
                                     tsrt_model **out);
 
-/* Frees a model and everything it holds. NULL is a no-op. The caller must ensure no other
- * call is using the model at the same time. Tensors obtained from the model stay valid. */
+/* Closes a model: waits for the calls running on it in other threads to finish, then frees
+ * its weights and code. Calls that start afterwards fail with TSRT_ERR_CLOSED; the handle
+ * stays valid (introspection still answers) until tsrt_model_free. Closing twice, or NULL,
+ * is harmless. Lets one thread retire a model others may still be calling. (ABI 2) */
+TSRT_API void tsrt_model_close(tsrt_model *model);
+
+/* Closes (see above) and frees a model. NULL is a no-op. No call may use the handle after
+ * this returns, and none may start while it runs. Results obtained from the model stay
+ * valid. */
 TSRT_API void tsrt_model_free(tsrt_model *model);
 
 /* The device the model runs on, as a string like "cpu" or "cuda:0". Owned by the model; valid
@@ -330,6 +366,25 @@ TSRT_API int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsr
 /* Methods and introspection (ABI 2)                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
+/* A tensor result described in one go: `data` and `shape` point into the value it came from
+ * and stay valid until that value is freed. */
+typedef struct tsrt_tensor_info {
+    tsrt_dtype dtype; /* TSRT_DTYPE_UNKNOWN when the result is not a tensor */
+    size_t ndim;
+    const int64_t *shape; /* NULL when ndim is 0 */
+    const void *data;     /* C-contiguous, host memory; NULL when the tensor is empty */
+    size_t nbytes;
+} tsrt_tensor_info;
+
+/* The fast path for the commonest call: method `name` with one tensor argument (borrowed from
+ * `data` for the call, as tsrt_value_tensor with TSRT_TENSOR_BORROW). *out receives the result
+ * as a value, owned by the caller; when it is a tensor, *info describes it in host memory,
+ * else info->dtype is TSRT_DTYPE_UNKNOWN and the value is read with the accessors. Same
+ * errors and threading as tsrt_model_run_method. */
+TSRT_API int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
+                                   tsrt_dtype dtype, const int64_t *shape, size_t ndim,
+                                   tsrt_value **out, tsrt_tensor_info *info);
+
 /* Calls method `name` (e.g. "forward") with `nargs` arguments, as Python's
  * `model.name(*args)` would: arguments are checked against the method's schema and defaults
  * filled in; an int is accepted where a float is declared. On success *out receives the
@@ -356,6 +411,14 @@ TSRT_API size_t tsrt_model_extra_file_count(const tsrt_model *model);
 TSRT_API const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index);
 TSRT_API int tsrt_model_extra_file(const tsrt_model *model, const char *name,
                                    const void **data, size_t *size);
+
+/* How the model runs, as flags: TSRT_RUN_FROZEN when its weights are constants (frozen by
+ * the file or at load), TSRT_RUN_FUSED when it runs with oneDNN Graph fusion (frozen, warmed
+ * up, and checked at load against the unfused model); 0 for a model run as saved; -1 for
+ * NULL. (ABI 2) */
+#define TSRT_RUN_FROZEN 1
+#define TSRT_RUN_FUSED 2
+TSRT_API int tsrt_model_run_flags(const tsrt_model *model);
 
 /* The number of parameter elements of the module and its submodules (what
  * sum(p.numel() for p in model.parameters()) gives in Python); -1 for NULL. */

@@ -14,7 +14,10 @@ using tsrt::require;
 namespace tsrt {
 
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input) {
+    InFlight registered(model);
     CallGuard serialise(model);
+    ThreadBudget threads;
+    ExecutionScope scope(model);
     at::Tensor on_device = model.device.is_cpu() ? input : input.to(model.device);
     // A model that keeps state could keep a reference to its input: never to caller memory.
     if (model.keeps_state && on_device.is_alias_of(input)) on_device = input.clone();

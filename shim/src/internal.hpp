@@ -5,7 +5,10 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +22,10 @@ struct tsrt_options {
     std::string device = "cpu";
     uint64_t max_file_size = 0;  // 0: no limit
     bool debug_info = false;      // load *.debug_pkl records (see tsrt_options_set_debug_info)
+    bool freeze = true;           // freeze plain, stateless modules at load
+    int warmup_runs = 3;          // forward runs per warm-up shape; 0: no warm-up
+    bool warmup_shapes_given = false;
+    std::vector<std::vector<int64_t>> warmup_shapes;  // else the file's tsrt/input_shapes
 };
 
 struct tsrt_model {
@@ -36,7 +43,18 @@ struct tsrt_model {
     // True when some method may change the module's attributes: calls are then serialised
     // by `call_lock` and tensor inputs are copied, since the model could keep them.
     bool keeps_state = true;
+    // Frozen (by the file or at load): weights are constants. Only frozen graphs may be
+    // optimised with oneDNN Graph fusion, which gives wrong results on unfrozen ones.
+    bool frozen = false;
+    // Runs with oneDNN Graph fusion: frozen, and verified against the unfused model at load.
+    bool fused = false;
     std::mutex call_lock;
+    // tsrt_model_close: calls in flight, and whether the model is closed. A call registers
+    // itself before touching the module; close waits for the count to drop to zero.
+    std::atomic<int> in_flight{0};
+    std::atomic<bool> closed{false};
+    std::mutex close_lock;
+    std::condition_variable idle;
 };
 
 struct tsrt_value {
@@ -151,8 +169,58 @@ std::string describe_call_failure(const std::string &method, const c10::IValue *
 // more elements than its storage holds.
 void check_tensors_fit_storage(const torch::jit::Module &module);
 
+// Calls method `name` with `args` as tsrt_model_run_method documents; the result never
+// references caller memory.
+c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args);
+
 // Reads method names, schemas, parameter count and state analysis into `model`.
 void describe_model(tsrt_model &model);
+
+// Applies the loading options that make a model fast: freezing, fusion, warm-up.
+void optimise_for_inference(tsrt_model &model, const tsrt_options *options);
+
+// Remembers the intra-op thread count the caller set (tsrt_set_num_threads).
+void record_thread_setting(int n);
+int configured_thread_count() noexcept;
+
+// How a call on `model` runs in the calling thread: a frozen model with the graph executor's
+// optimisations, oneDNN Graph fusion included when wanted (libtorch's switch for it is
+// process-wide, so it is on only while such calls run); an unfrozen one with optimisation
+// off, which runs it as saved and keeps the fuser away from it.
+class ExecutionScope {
+   public:
+    explicit ExecutionScope(const tsrt_model &model);
+    ~ExecutionScope();
+    ExecutionScope(const ExecutionScope &) = delete;
+    ExecutionScope &operator=(const ExecutionScope &) = delete;
+
+   private:
+    torch::jit::GraphOptimizerEnabledGuard optimise_;
+    bool fused_;
+};
+
+// Shares the intra-op threads among the calls running at once, so that concurrent callers
+// never oversubscribe the cores: each of n concurrent calls uses max(1, threads / n).
+class ThreadBudget {
+   public:
+    ThreadBudget();
+    ~ThreadBudget();
+    ThreadBudget(const ThreadBudget &) = delete;
+    ThreadBudget &operator=(const ThreadBudget &) = delete;
+};
+
+// Registers a call on a model for tsrt_model_close; fails with TSRT_ERR_CLOSED when the model
+// is closed.
+class InFlight {
+   public:
+    explicit InFlight(tsrt_model &model);
+    ~InFlight();
+    InFlight(const InFlight &) = delete;
+    InFlight &operator=(const InFlight &) = delete;
+
+   private:
+    tsrt_model &model_;
+};
 
 // Holds the model's call lock for the duration of a call when the model keeps state.
 class CallGuard {

@@ -80,6 +80,53 @@ std::string last_line(const std::string &text) {
 
 namespace tsrt {
 
+c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args) {
+    InFlight registered(model);
+    c10::InferenceMode inference_mode;
+    torch::jit::Method method = find_method(model, name);
+    const c10::FunctionSchema &schema = method.function().getSchema();
+
+    std::vector<c10::IValue> stack;  // self first, as the schema lists it
+    stack.reserve(args.size() + 1);
+    stack.push_back(model.module._ivalue());
+    std::vector<at::Tensor> borrowed;
+    for (size_t i = 0; i < args.size(); ++i) {
+        c10::IValue arg = std::move(args[i]);
+        if (i + 1 < schema.arguments().size())
+            arg = coerce_to(arg, schema.arguments()[i + 1].type());
+        collect_tensors(arg, borrowed);
+        if (!model.device.is_cpu()) arg = arg.deepcopy(model.device);
+        stack.push_back(std::move(arg));
+    }
+    try {
+        schema.checkAndNormalizeInputs(stack);
+    } catch (const c10::Error &e) {
+        fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ") + name + ": " +
+                                            last_line(e.what_without_backtrace()) +
+                                            " (schema: " + model.schemas.at(name) + ")");
+    }
+    CallGuard serialise(model);
+    ThreadBudget threads;
+    ExecutionScope scope(model);
+    if (model.keeps_state)  // the model could keep a reference to caller memory
+        for (size_t i = 1; i < stack.size(); ++i) stack[i] = with_copied_tensors(stack[i]);
+    std::vector<c10::IValue> arguments(stack.begin() + 1, stack.end());
+    try {
+        method.function().run(stack);
+    } catch (const c10::OutOfMemoryError &) {
+        throw;
+    } catch (const std::bad_alloc &) {
+        throw;
+    } catch (const c10::Error &e) {
+        fail(TSRT_ERR_FORWARD, describe_call_failure(name, arguments.data(), arguments.size(),
+                                                     e.what_without_backtrace()));
+    } catch (const std::exception &e) {
+        fail(TSRT_ERR_FORWARD,
+             describe_call_failure(name, arguments.data(), arguments.size(), e.what()));
+    }
+    return without_aliases(stack.back(), borrowed);
+}
+
 std::string describe_call_failure(const std::string &method, const c10::IValue *args,
                                   size_t nargs, const std::string &raw) {
     std::string described;
@@ -114,54 +161,49 @@ int tsrt_model_run_method(tsrt_model *model, const char *name, tsrt_value *const
         require(name != nullptr, "name is NULL");
         require(args != nullptr || nargs == 0, "args is NULL");
         require(out != nullptr, "out is NULL");
-        c10::InferenceMode inference_mode;
-        torch::jit::Method method = find_method(*model, name);
-        const c10::FunctionSchema &schema = method.function().getSchema();
-
-        std::vector<c10::IValue> stack;  // self first, as the schema lists it
-        stack.reserve(nargs + 1);
-        stack.push_back(model->module._ivalue());
-        std::vector<at::Tensor> borrowed;
+        std::vector<c10::IValue> values;
+        values.reserve(nargs);
         for (size_t i = 0; i < nargs; ++i) {
             if (args[i] == nullptr)
                 fail(TSRT_ERR_INVALID_ARGUMENT, "argument " + std::to_string(i) + " is NULL");
-            c10::IValue arg = args[i]->value;
-            if (i + 1 < schema.arguments().size())
-                arg = coerce_to(arg, schema.arguments()[i + 1].type());
-            tsrt::collect_tensors(arg, borrowed);
-            if (!model->device.is_cpu()) arg = arg.deepcopy(model->device);
-            stack.push_back(std::move(arg));
+            values.push_back(args[i]->value);
         }
-        try {
-            schema.checkAndNormalizeInputs(stack);
-        } catch (const c10::Error &e) {
-            fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ") + name + ": " +
-                                                last_line(e.what_without_backtrace()) +
-                                                " (schema: " + model->schemas[name] + ")");
+        c10::IValue result = tsrt::call_method(*model, name, std::move(values));
+        auto value = std::make_unique<tsrt_value>();
+        value->value = std::move(result);
+        *out = value.release();
+    });
+}
+
+int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
+                          tsrt_dtype dtype, const int64_t *shape, size_t ndim, tsrt_value **out,
+                          tsrt_tensor_info *info) {
+    return guarded(TSRT_ERR_FORWARD, "the method failed", [&] {
+        require(model != nullptr, "model is NULL");
+        require(name != nullptr, "name is NULL");
+        require(out != nullptr && info != nullptr, "out or info is NULL");
+        c10::InferenceMode inference_mode;
+        at::Tensor input =
+            tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
+        c10::IValue result = tsrt::call_method(*model, name, {c10::IValue(input)});
+        auto value = std::make_unique<tsrt_value>();
+        tsrt_tensor_info described{TSRT_DTYPE_UNKNOWN, 0, nullptr, nullptr, 0};
+        if (result.isTensor()) {
+            at::Tensor tensor = result.toTensor();
+            tsrt_dtype type = tsrt::to_abi_dtype(tensor.scalar_type());
+            if (type != TSRT_DTYPE_UNKNOWN && tensor.layout() == c10::kStrided &&
+                !tensor.is_quantized()) {
+                tensor = tensor.to(at::kCPU).contiguous();
+                result = c10::IValue(tensor);
+                const at::Tensor &kept = result.toTensor();
+                described = {type, static_cast<size_t>(kept.dim()),
+                             kept.dim() ? kept.sizes().data() : nullptr,
+                             kept.numel() ? kept.const_data_ptr() : nullptr, kept.nbytes()};
+            }
         }
-        tsrt::CallGuard serialise(*model);
-        if (model->keeps_state)  // the model could keep a reference to caller memory
-            for (size_t i = 1; i < stack.size(); ++i)
-                stack[i] = tsrt::with_copied_tensors(stack[i]);
-        std::vector<c10::IValue> arguments(stack.begin() + 1, stack.end());
-        c10::IValue result;
-        try {
-            method.function().run(stack);
-            result = stack.back();
-        } catch (const c10::OutOfMemoryError &) {
-            throw;
-        } catch (const std::bad_alloc &) {
-            throw;
-        } catch (const c10::Error &e) {
-            fail(TSRT_ERR_FORWARD, tsrt::describe_call_failure(name, arguments.data(),
-                                                               arguments.size(),
-                                                               e.what_without_backtrace()));
-        } catch (const std::exception &e) {
-            fail(TSRT_ERR_FORWARD, tsrt::describe_call_failure(name, arguments.data(),
-                                                               arguments.size(), e.what()));
-        }
-        *out = new tsrt_value();
-        (*out)->value = tsrt::without_aliases(result, borrowed);
+        value->value = std::move(result);
+        *info = described;
+        *out = value.release();
     });
 }
 
@@ -211,6 +253,11 @@ int tsrt_model_extra_file(const tsrt_model *model, const char *name, const void 
 
 int64_t tsrt_model_parameter_count(const tsrt_model *model) {
     return model ? model->parameter_count : -1;
+}
+
+int tsrt_model_run_flags(const tsrt_model *model) {
+    if (model == nullptr) return -1;
+    return (model->frozen ? TSRT_RUN_FROZEN : 0) | (model->fused ? TSRT_RUN_FUSED : 0);
 }
 
 int tsrt_model_keeps_state(const tsrt_model *model) {

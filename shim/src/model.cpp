@@ -77,13 +77,14 @@ torch::jit::ExtraFilesMap list_extra_files(caffe2::serialize::PyTorchStreamReade
 }
 
 tsrt_model *finish_model(torch::jit::Module module, c10::Device device,
-                         torch::jit::ExtraFilesMap extra) {
+                         torch::jit::ExtraFilesMap extra, const tsrt_options *options) {
     tsrt::check_tensors_fit_storage(module);
     module.eval();
     auto model = std::make_unique<tsrt_model>(std::move(module), device, device.str());
     for (auto &[name, content] : extra) model->extra_files[name] = std::move(content);
     for (const auto &entry : model->extra_files) model->extra_file_names.push_back(&entry.first);
     tsrt::describe_model(*model);
+    tsrt::optimise_for_inference(*model, options);
     return model.release();
 }
 
@@ -156,6 +157,31 @@ void check_model_path(const char *path, const tsrt_options *options) {
 
 }  // namespace
 
+namespace tsrt {
+
+namespace {
+
+void leave(tsrt_model &model) {
+    if (--model.in_flight == 0 && model.closed.load()) {
+        std::lock_guard<std::mutex> lock(model.close_lock);
+        model.idle.notify_all();
+    }
+}
+
+}  // namespace
+
+InFlight::InFlight(tsrt_model &model) : model_(model) {
+    ++model_.in_flight;
+    if (model_.closed.load()) {
+        leave(model_);
+        fail(TSRT_ERR_CLOSED, "the model is closed");
+    }
+}
+
+InFlight::~InFlight() { leave(model_); }
+
+}  // namespace tsrt
+
 extern "C" {
 
 int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out) {
@@ -170,7 +196,7 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
             torch::jit::ExtraFilesMap extra = list_extra_files(reader);
             torch::jit::Module module =
                 torch::jit::load(std::string(path), device, extra, wants_debug_info(options));
-            return finish_model(std::move(module), device, std::move(extra));
+            return finish_model(std::move(module), device, std::move(extra), options);
         });
     });
 }
@@ -193,12 +219,28 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
             torch::jit::ExtraFilesMap extra = list_extra_files(reader);
             torch::jit::Module module =
                 torch::jit::load(bytes, device, extra, wants_debug_info(options));
-            return finish_model(std::move(module), device, std::move(extra));
+            return finish_model(std::move(module), device, std::move(extra), options);
         });
     });
 }
 
-void tsrt_model_free(tsrt_model *model) { delete model; }
+void tsrt_model_free(tsrt_model *model) {
+    if (model == nullptr) return;
+    tsrt_model_close(model);
+    delete model;
+}
+
+void tsrt_model_close(tsrt_model *model) {
+    if (model == nullptr) return;
+    try {
+        std::unique_lock<std::mutex> lock(model->close_lock);
+        model->closed.store(true);
+        model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });
+        model->module = torch::jit::Module();  // frees the weights and compiled code now
+    } catch (...) {
+        // Only a failing mutex could get here; the model stays closed.
+    }
+}
 
 const char *tsrt_model_device(const tsrt_model *model) {
     return model ? model->device_name.c_str() : nullptr;
