@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 META_FILE = "pyfront/meta.json"
+SHAPES_FILE = "tsrt/input_shapes"
 
 
 def parse_args(argv=None):
@@ -29,6 +30,9 @@ def parse_args(argv=None):
                         help="where to write the TorchScript file (default: <model>.pt)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for the random init and the sanity-check input (default: 0)")
+    parser.add_argument("--plain", action="store_true",
+                        help="save the scripted module as it is (the recipe's file) instead "
+                             "of frozen; libtsrt then freezes it when loading")
     return parser.parse_args(argv)
 
 
@@ -100,27 +104,37 @@ def sanity_check(eager, scripted, input_shape, seed: int) -> None:
                          "from the eager model's; the file was not written")
 
 
-def export(name="resnet18", weights=None, output=None, seed=0) -> Path:
+def export(name="resnet18", weights=None, output=None, seed=0, plain=False) -> Path:
+    """Scripts, checks and saves the model; frozen unless `plain` (see the README's
+    Performance section: weights become constants and batch norms fold into convolutions,
+    which is what lets libtsrt fuse operators)."""
     import torch
 
     output = Path(output) if output else Path(f"{name}.pt")
     eager, source = build_model(name, weights, seed)
     meta = metadata(name, source)
+    meta["parameters"] = sum(p.numel() for p in eager.parameters())
+    meta["frozen"] = not plain
     with warnings.catch_warnings():
         # torch.jit.script is deprecated upstream but remains the format this project runs.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated",
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.(script|freeze).*deprecated",
                                 category=FutureWarning)
         scripted = torch.jit.script(eager)
+        if not plain:
+            scripted = torch.jit.freeze(scripted)
     sanity_check(eager, scripted, meta["input_shape"], seed)
     output.parent.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(output), _extra_files={META_FILE: json.dumps(meta)})
-    print(f"saved {name} ({source}) to {output}")
+    extra = {META_FILE: json.dumps(meta),
+             # libtsrt warms the model up for these shapes while loading it.
+             SHAPES_FILE: "x".join(str(d) for d in meta["input_shape"]) + "\n"}
+    scripted.save(str(output), _extra_files=extra)
+    print(f"saved {name} ({source}, {'plain' if plain else 'frozen'}) to {output}")
     return output
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    export(args.model, args.weights, args.output, args.seed)
+    export(args.model, args.weights, args.output, args.seed, plain=args.plain)
     return 0
 
 
