@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Model", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
-    "get_num_threads", "set_num_threads",
+    "get_num_threads", "set_num_threads", "set_fusion", "get_fusion",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
     "OutOfMemoryError", "NoSuchNameError",
@@ -42,8 +42,20 @@ def libtorch_version() -> str:
 
 
 def get_num_threads() -> int:
-    """libtorch's intra-op thread count (process-wide)."""
+    """libtorch's intra-op thread count (process-wide). Calls running at the same time share
+    them, so concurrent callers never oversubscribe the cores."""
     return _lib.tsrt_get_num_threads()
+
+
+def set_fusion(enable: bool) -> None:
+    """Turns oneDNN Graph fusion on or off for the whole process (on by default; see tsrt.h).
+    It applies to graphs optimised afterwards: set it before loading models."""
+    _check(_lib.tsrt_set_fusion(bool(enable)))
+
+
+def get_fusion() -> bool:
+    """Whether oneDNN Graph fusion is on."""
+    return bool(_lib.tsrt_get_fusion())
 
 
 def set_num_threads(n: int) -> None:

@@ -27,7 +27,8 @@ typedef enum tsrt_status {
     TSRT_ERR_OUT_OF_MEMORY = -9,
     TSRT_ERR_INTERNAL = -10,
     TSRT_ERR_NO_SUCH_NAME = -11,
-    TSRT_ERR_TOO_LARGE = -12
+    TSRT_ERR_TOO_LARGE = -12,
+    TSRT_ERR_CLOSED = -13
 } tsrt_status;
 
 const char *tsrt_last_error(void);
@@ -35,6 +36,8 @@ const char *tsrt_status_name(int status);
 
 int tsrt_set_num_threads(int n);
 int tsrt_get_num_threads(void);
+int tsrt_set_fusion(int enable);
+int tsrt_get_fusion(void);
 
 typedef struct tsrt_options tsrt_options;
 int tsrt_options_new(tsrt_options **out);
@@ -42,11 +45,17 @@ void tsrt_options_free(tsrt_options *options);
 int tsrt_options_set_device(tsrt_options *options, const char *device);
 int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t bytes);
 int tsrt_options_set_debug_info(tsrt_options *options, int enable);
+int tsrt_options_set_freeze(tsrt_options *options, int enable);
+int tsrt_options_set_warmup_runs(tsrt_options *options, int runs);
+int tsrt_options_add_warmup_shape(tsrt_options *options, const int64_t *shape,
+                                  size_t ndim);
+int tsrt_options_clear_warmup_shapes(tsrt_options *options);
 
 typedef struct tsrt_model tsrt_model;
 int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
 int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *options,
                            tsrt_model **out);
+void tsrt_model_close(tsrt_model *model);
 void tsrt_model_free(tsrt_model *model);
 const char *tsrt_model_device(const tsrt_model *model);
 
@@ -122,6 +131,16 @@ int tsrt_value_get_item(const tsrt_value *value, size_t index, tsrt_value **out)
 int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsrt_value **key,
                              tsrt_value **item);
 
+typedef struct tsrt_tensor_info {
+    tsrt_dtype dtype;
+    size_t ndim;
+    const int64_t *shape;
+    const void *data;
+    size_t nbytes;
+} tsrt_tensor_info;
+int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
+                          tsrt_dtype dtype, const int64_t *shape, size_t ndim,
+                          tsrt_value **out, tsrt_tensor_info *info);
 int tsrt_model_run_method(tsrt_model *model, const char *name,
                           tsrt_value *const *args, size_t nargs, tsrt_value **out);
 size_t tsrt_model_method_count(const tsrt_model *model);
@@ -132,6 +151,9 @@ size_t tsrt_model_extra_file_count(const tsrt_model *model);
 const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index);
 int tsrt_model_extra_file(const tsrt_model *model, const char *name,
                           const void **data, size_t *size);
+#define TSRT_RUN_FROZEN 1
+#define TSRT_RUN_FUSED 2
+int tsrt_model_run_flags(const tsrt_model *model);
 int64_t tsrt_model_parameter_count(const tsrt_model *model);
 """
 

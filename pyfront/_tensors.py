@@ -32,11 +32,39 @@ def as_float32_input(array) -> np.ndarray:
     return converted
 
 
+_SHAPES: dict = {}
+
+
+def shape_pointer(shape: tuple):
+    """A C int64 array holding `shape`, cached: the same few shapes recur on every call."""
+    pointer = _SHAPES.get(shape)
+    if pointer is None:
+        pointer = ffi.new("int64_t[]", shape) if shape else ffi.NULL
+        if len(_SHAPES) < 1024:
+            _SHAPES[shape] = pointer
+    return pointer
+
+
 def input_pointers(array: np.ndarray):
     """(data, shape, ndim) arguments for the shim; `array` must stay alive during the call."""
     data = ffi.from_buffer("float[]", array)
-    shape = ffi.new("int64_t[]", array.shape) if array.ndim else ffi.NULL
-    return data, shape, array.ndim
+    return data, shape_pointer(array.shape), array.ndim
+
+
+def take_tensor_info(info) -> np.ndarray:
+    """A new numpy array holding the tensor that `info` describes (see tsrt_tensor_info)."""
+    code = info.dtype
+    shape = tuple(ffi.unpack(info.shape, info.ndim)) if info.ndim else ()
+    bfloat16 = code == lib.TSRT_DTYPE_BFLOAT16
+    dtype = np.dtype(np.uint16) if bfloat16 else _NUMPY_DTYPES[code]
+    if info.nbytes:
+        result = np.frombuffer(ffi.buffer(info.data, info.nbytes), dtype=dtype).reshape(shape)
+        result = result.copy()
+    else:
+        result = np.empty(shape, dtype=dtype)
+    if bfloat16:
+        result = (result.astype(np.uint32) << 16).view(np.float32)
+    return result
 
 
 def take_tensor(tensor) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._tensors import take_tensor
+from ._tensors import shape_pointer, take_tensor
 from .errors import InvalidArgumentError, UnsupportedOutputError, check
 
 _INT64 = np.iinfo(np.int64)
@@ -40,6 +40,15 @@ def dtype_code(dtype: np.dtype) -> int:
             f"arrays of dtype {dtype} cannot be passed to a model (supported: {supported}, "
             f"bfloat16)")
     return code
+
+
+def dtype_code_or_none(array: np.ndarray):
+    """The shim's dtype code for an array the hot path can lend as it is (C-contiguous,
+    writable, native byte order), else None."""
+    flags = array.flags
+    if not (flags.c_contiguous and flags.writeable):
+        return None
+    return _DTYPE_CODES.get(array.dtype)
 
 
 class ValueBuilder:
@@ -107,8 +116,8 @@ class ValueBuilder:
             flags = lib.TSRT_TENSOR_COPY
         self._arrays.append(array)
         data = ffi.from_buffer(array, require_writable=False) if array.size else ffi.NULL
-        shape = ffi.new("int64_t[]", array.shape) if array.ndim else ffi.NULL
-        return self._made(lib.tsrt_value_tensor(data, code, shape, array.ndim, flags, out), out)
+        return self._made(lib.tsrt_value_tensor(data, code, shape_pointer(array.shape),
+                                                array.ndim, flags, out), out)
 
 
 def to_python(value):

@@ -70,6 +70,7 @@ _BY_STATUS = {
     lib.TSRT_ERR_OUT_OF_MEMORY: OutOfMemoryError,
     lib.TSRT_ERR_NO_SUCH_NAME: NoSuchNameError,
     lib.TSRT_ERR_TOO_LARGE: ModelLoadError,
+    lib.TSRT_ERR_CLOSED: ModelClosedError,
 }
 
 

@@ -9,8 +9,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._tensors import as_float32_input, input_pointers
-from ._values import ValueBuilder, take_value
+from ._tensors import as_float32_input, input_pointers, shape_pointer, take_tensor_info
+from ._values import ValueBuilder, dtype_code_or_none, take_value
 from .errors import InvalidArgumentError, ModelClosedError, check
 
 
@@ -22,38 +22,19 @@ class TopK(NamedTuple):
     probs: np.ndarray
 
 
-class _Lifetime:
-    """Counts calls in flight so that `close` frees the native model only once none is using
-    it, and calls after `close` raise instead of touching freed memory."""
+class _Scratch(threading.local):
+    """Per-thread out-parameters for the hot path, allocated once per thread."""
 
     def __init__(self):
-        self._condition = threading.Condition(threading.Lock())
-        self._in_flight = 0
-        self.closed = False
-
-    def __enter__(self):
-        with self._condition:
-            if self.closed:
-                raise ModelClosedError("the model is closed")
-            self._in_flight += 1
-
-    def __exit__(self, *exc):
-        with self._condition:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._condition.notify_all()
-
-    def close(self) -> bool:
-        """Marks the model closed and waits for running calls; True the first time only."""
-        with self._condition:
-            if self.closed:
-                return False
-            self.closed = True
-            self._condition.wait_for(lambda: self._in_flight == 0)
-            return True
+        self.value = ffi.new("tsrt_value **")
+        self.info = ffi.new("tsrt_tensor_info *")
+        self.rows = ffi.new("int64_t *")
 
 
-def _options(device: str, max_file_size, debug_info: bool):
+_scratch = _Scratch()
+
+
+def _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs):
     if not isinstance(device, str):
         raise InvalidArgumentError(f"device must be a str such as 'cpu', got {device!r}")
     pointer = ffi.new("tsrt_options **")
@@ -67,22 +48,43 @@ def _options(device: str, max_file_size, debug_info: bool):
                 f"max_file_size must be a positive number of bytes, got {max_file_size!r}")
         check(lib.tsrt_options_set_max_file_size(options, max_file_size))
     check(lib.tsrt_options_set_debug_info(options, bool(debug_info)))
+    check(lib.tsrt_options_set_freeze(options, bool(freeze)))
+    if isinstance(warmup_runs, bool) or not isinstance(warmup_runs, int):
+        raise InvalidArgumentError(f"warmup_runs must be an int, got {warmup_runs!r}")
+    check(lib.tsrt_options_set_warmup_runs(options, warmup_runs))
+    if warmup is not None:
+        check(lib.tsrt_options_clear_warmup_shapes(options))
+        for shape in warmup:
+            try:
+                dims = [int(d) for d in shape]
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(
+                    f"warmup takes a list of shapes such as [(1, 3, 224, 224)], got {warmup!r}"
+                ) from None
+            check(lib.tsrt_options_add_warmup_shape(options, dims, len(dims)))
     return options
 
 
 class Model:
     """A TorchScript module loaded from a file path or from the bytes of a saved file.
 
+    Fast by default: a plain scripted module is frozen at load (`freeze=False` keeps it as
+    saved), and the load warms the model up (`warmup_runs` runs on each shape of `warmup`, by
+    default the input shapes stored by scripts/export.py; `warmup=[]` for none).
+
     Runs on `device` ("cpu", "cuda" or "cuda:N"). `max_file_size` (bytes) refuses larger files
     before reading them. `debug_info=True` loads the file's debug records so that errors
-    quote the original Python source; only for trusted files (see tsrt.h). Close it with `close()` or use it as a context manager; the native
-    memory is also freed when the object is garbage collected. One Model may be called from
-    several threads at once.
+    quote the original Python source; only for trusted files (see tsrt.h).
+
+    Close it with `close()` or use it as a context manager; the native memory is also freed
+    when the object is garbage collected. One Model may be called from several threads at
+    once, and closed while they run: close waits for them, later calls raise.
     """
 
-    def __init__(self, source, device: str = "cpu", *, max_file_size: int | None = None,
+    def __init__(self, source, device: str = "cpu", *, freeze: bool = True, warmup=None,
+                 warmup_runs: int = 3, max_file_size: int | None = None,
                  debug_info: bool = False):
-        options = _options(device, max_file_size, debug_info)
+        options = _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs)
         out = ffi.new("tsrt_model **")
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = ffi.from_buffer(source)
@@ -102,9 +104,11 @@ class Model:
             check(lib.tsrt_model_load(os.fsencode(path), options, out), filename=path)
             self.path = path
         self._handle = ffi.gc(out[0], lib.tsrt_model_free)
-        self._lifetime = _Lifetime()
+        self._closed = False
         self.device = ffi.string(lib.tsrt_model_device(self._handle)).decode()
         self._extra_files = self._read_extra_files()
+
+    # -- calling ----------------------------------------------------------------------------
 
     def forward(self, *args):
         """Calls the model's `forward` with `args`, as `model(*args)` would in Python.
@@ -119,13 +123,71 @@ class Model:
         """Calls the method `name` of the model with `args`; see `forward`."""
         if not isinstance(name, str):
             raise InvalidArgumentError(f"the method name must be a str, got {name!r}")
+        if len(args) == 1 and type(args[0]) is np.ndarray:
+            array = args[0]
+            code = dtype_code_or_none(array)
+            if code is not None:
+                return self._run_one_array(name, array, code)
         out = ffi.new("tsrt_value **")
         with ValueBuilder() as values:
             handles = [values.build(arg) for arg in args]
-            with self._lifetime:
-                check(lib.tsrt_model_run_method(self._handle, name.encode(), handles,
-                                                len(handles), out))
+            check(lib.tsrt_model_run_method(self._handle, name.encode(), handles,
+                                            len(handles), out))
         return take_value(out[0])
+
+    def _run_one_array(self, name: str, array: np.ndarray, code: int):
+        """The hot path: one C call in, one out; the result copied straight into numpy."""
+        scratch = _scratch
+        data = ffi.from_buffer(array, require_writable=False) if array.size else ffi.NULL
+        check(lib.tsrt_model_run_tensor(self._handle, name.encode(), data, code,
+                                        shape_pointer(array.shape), array.ndim,
+                                        scratch.value, scratch.info))
+        value, info = scratch.value[0], scratch.info
+        try:
+            if info.dtype != lib.TSRT_DTYPE_UNKNOWN:
+                return take_tensor_info(info)
+            return take_value(value)
+        finally:
+            if info.dtype != lib.TSRT_DTYPE_UNKNOWN:
+                lib.tsrt_value_free(value)
+
+    def topk(self, array, k: int = 5) -> TopK:
+        """forward, softmax over the classes and the k most probable, computed in C++. The
+        model must return (N, C) logits."""
+        array = as_float32_input(array)
+        k = _check_k(k)
+        rows = array.shape[0] if array.ndim else 1
+        indices = np.empty((rows, k), dtype=np.int64)
+        probs = np.empty((rows, k), dtype=np.float32)
+        data, shape, ndim = input_pointers(array)
+        out_rows = _scratch.rows
+        status = lib.tsrt_model_topk(
+            self._handle, data, shape, ndim, k,
+            ffi.from_buffer("int64_t[]", indices), ffi.from_buffer("float[]", probs),
+            indices.size, out_rows)
+        if status == lib.TSRT_ERR_BUFFER_TOO_SMALL:
+            # The model returned more rows than the input had: size the buffers from its output.
+            return self._topk_sized_by_output(data, shape, ndim, k)
+        check(status)
+        return TopK(indices[:out_rows[0]], probs[:out_rows[0]])
+
+    def _topk_sized_by_output(self, data, shape, ndim, k: int) -> TopK:
+        out = ffi.new("tsrt_tensor **")
+        check(lib.tsrt_model_forward(self._handle, data, shape, ndim, out))
+        logits = out[0]
+        try:
+            dims = lib.tsrt_tensor_ndim(logits)
+            rows = lib.tsrt_tensor_shape(logits)[0] if dims else 0
+            indices = np.empty((rows, k), dtype=np.int64)
+            probs = np.empty((rows, k), dtype=np.float32)
+            check(lib.tsrt_tensor_softmax_topk(
+                logits, k, ffi.from_buffer("int64_t[]", indices),
+                ffi.from_buffer("float[]", probs), indices.size))
+        finally:
+            lib.tsrt_tensor_free(logits)
+        return TopK(indices, probs)
+
+    # -- introspection ----------------------------------------------------------------------
 
     def method_names(self) -> list:
         """The names of the model's methods (forward among them)."""
@@ -152,8 +214,20 @@ class Model:
 
     @property
     def parameter_count(self) -> int:
-        """The number of parameter elements, submodules included."""
+        """The number of parameter elements, submodules included, as the file stores them
+        (0 for a file frozen at export, whose weights are constants, as in torch)."""
         return lib.tsrt_model_parameter_count(self._live_handle())
+
+    @property
+    def frozen(self) -> bool:
+        """True when the weights are constants (the file was frozen, or frozen at load)."""
+        return bool(lib.tsrt_model_run_flags(self._live_handle()) & lib.TSRT_RUN_FROZEN)
+
+    @property
+    def fused(self) -> bool:
+        """True when the model runs with oneDNN Graph fusion, checked at load against the
+        unfused model (needs warm-up shapes; see `Model`)."""
+        return bool(lib.tsrt_model_run_flags(self._live_handle()) & lib.TSRT_RUN_FUSED)
 
     @property
     def keeps_state(self) -> bool:
@@ -172,57 +246,21 @@ class Model:
         return files
 
     def _live_handle(self):
-        if self._lifetime.closed:
+        if self._closed:
             raise ModelClosedError("the model is closed")
         return self._handle
 
-    def topk(self, array, k: int = 5) -> TopK:
-        """forward, softmax over the classes and the k most probable, computed in C++. The
-        model must return (N, C) logits."""
-        array = as_float32_input(array)
-        k = _check_k(k)
-        rows = array.shape[0] if array.ndim else 1
-        indices = np.empty((rows, k), dtype=np.int64)
-        probs = np.empty((rows, k), dtype=np.float32)
-        data, shape, ndim = input_pointers(array)
-        out_rows = ffi.new("int64_t *")
-        with self._lifetime:
-            status = lib.tsrt_model_topk(
-                self._handle, data, shape, ndim, k,
-                ffi.from_buffer("int64_t[]", indices), ffi.from_buffer("float[]", probs),
-                indices.size, out_rows)
-        if status == lib.TSRT_ERR_BUFFER_TOO_SMALL:
-            # The model returned more rows than the input had: size the buffers from its output.
-            return self._topk_sized_by_output(data, shape, ndim, k)
-        check(status)
-        return TopK(indices[:out_rows[0]], probs[:out_rows[0]])
-
-    def _topk_sized_by_output(self, data, shape, ndim, k: int) -> TopK:
-        out = ffi.new("tsrt_tensor **")
-        with self._lifetime:
-            check(lib.tsrt_model_forward(self._handle, data, shape, ndim, out))
-        logits = out[0]
-        try:
-            dims = lib.tsrt_tensor_ndim(logits)
-            rows = lib.tsrt_tensor_shape(logits)[0] if dims else 0
-            indices = np.empty((rows, k), dtype=np.int64)
-            probs = np.empty((rows, k), dtype=np.float32)
-            check(lib.tsrt_tensor_softmax_topk(
-                logits, k, ffi.from_buffer("int64_t[]", indices),
-                ffi.from_buffer("float[]", probs), indices.size))
-        finally:
-            lib.tsrt_tensor_free(logits)
-        return TopK(indices, probs)
+    # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Frees the native model after calls running in other threads have finished.
-        Closing twice is harmless; any call after closing raises ModelClosedError."""
-        if self._lifetime.close():
-            ffi.release(self._handle)
+        """Frees the model's weights and code once the calls running in other threads have
+        finished. Closing twice is harmless; any call after closing raises ModelClosedError."""
+        self._closed = True
+        lib.tsrt_model_close(self._handle)  # releases the GIL while it waits
 
     @property
     def closed(self) -> bool:
-        return self._lifetime.closed
+        return self._closed
 
     def __enter__(self) -> "Model":
         return self
