@@ -126,11 +126,16 @@ def test_methods_other_than_forward(tmp_path):
     assert not model.keeps_state
 
 
-def test_parameter_count_of_resnet18(resnet18_path, resnet18_ref):
-    model = pyfront.Model(resnet18_path)
-    assert model.parameter_count == sum(p.numel() for p in resnet18_ref.parameters())
-    assert model.parameter_count == 11_689_512
+def test_parameter_count_of_resnet18(tmp_path, resnet18_path, resnet18_ref):
+    import export
+
+    plain = export.export("resnet18", output=tmp_path / "plain.pt", seed=0, plain=True)
+    model = pyfront.Model(plain)
+    assert model.parameter_count == sum(p.numel() for p in torch.jit.load(str(plain)).parameters())
+    assert model.parameter_count == 11_689_512 == model.metadata["parameters"]
     assert not model.keeps_state  # in-place ReLUs on activations are not state
+    frozen = pyfront.Model(resnet18_path)  # the default export: weights are constants, as in torch
+    assert frozen.parameter_count == sum(p.numel() for p in resnet18_ref.parameters()) == 0
 
 
 def test_stateful_model_keeps_state_and_resets(tmp_path):

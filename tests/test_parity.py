@@ -73,7 +73,7 @@ def test_other_layouts_give_the_same_answer(resnet18_path, images):
     readonly.flags.writeable = False
     big_endian = batch.astype(">f4")
     for variant in (fortran, reversed_view, readonly, big_endian):
-        np.testing.assert_array_equal(model.forward(variant), expected)
+        np.testing.assert_allclose(model.forward(variant), expected, rtol=0, atol=1e-5)
         np.testing.assert_array_equal(model.topk(variant).indices, expected_top.indices)
 
 

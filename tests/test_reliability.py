@@ -67,6 +67,8 @@ def test_many_threads_get_the_answers_of_serial_calls(tmp_path):
     assert not model.keeps_state
     inputs = [np.random.default_rng(i).random((2, 3, 12, 12), dtype=np.float32)
               for i in range(16)]
+    for _ in range(3):  # past the graph executor's profiling runs, results are deterministic
+        model.forward(inputs[0])
     expected = [model.forward(x) for x in inputs]
     failures = []
 
