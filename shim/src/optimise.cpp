@@ -172,19 +172,20 @@ void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
         inputs.push_back(model.device.is_cpu() ? input : input.to(model.device));
     }
 
+    // oneDNN Graph fusion only where it proves itself: warm a copy up fused, and keep it only
+    // if it runs and agrees with one unfused run of the model. libtorch's fuser is wrong on
+    // unfrozen graphs and fails on some frozen ones.
+    bool try_fusion = model.frozen && fusion_wanted.load();
     std::vector<at::Tensor> reference;
     try {
         model.fused = false;
-        reference = run_warmup(model, model.module, inputs, opts.warmup_runs);
+        reference = run_warmup(model, model.module, inputs, try_fusion ? 1 : opts.warmup_runs);
     } catch (const std::exception &e) {
         std::string raw = e.what();
         fail(TSRT_ERR_FORWARD, "warm-up on the input shapes " + std::string("failed: ") +
                                    raw.substr(0, raw.find('\n')));
     }
-    // oneDNN Graph fusion only where it proves itself: warm a copy up fused, and keep it only
-    // if it runs and agrees with the unfused model. libtorch's fuser is wrong on unfrozen
-    // graphs and fails on some frozen ones.
-    if (!model.frozen || !fusion_wanted.load()) return;
+    if (!try_fusion) return;
     try {
         torch::jit::Module candidate = model.module.clone();
         model.fused = true;
@@ -197,6 +198,7 @@ void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
         // The fuser cannot handle this model: it stays unfused.
     }
     model.fused = false;
+    if (opts.warmup_runs > 1) run_warmup(model, model.module, inputs, opts.warmup_runs - 1);
 }
 
 }  // namespace tsrt
