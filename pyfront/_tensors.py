@@ -54,36 +54,29 @@ def input_pointers(array: np.ndarray):
 def take_tensor_info(info) -> np.ndarray:
     """A new numpy array holding the tensor that `info` describes (see tsrt_tensor_info)."""
     code = info.dtype
-    shape = tuple(ffi.unpack(info.shape, info.ndim)) if info.ndim else ()
-    bfloat16 = code == lib.TSRT_DTYPE_BFLOAT16
-    dtype = np.dtype(np.uint16) if bfloat16 else _NUMPY_DTYPES[code]
+    ndim = info.ndim
+    shape = tuple(info.shape[0:ndim]) if ndim else ()
+    if code == lib.TSRT_DTYPE_BFLOAT16:
+        raw = np.empty(shape, dtype=np.uint16)
+        if info.nbytes:
+            ffi.memmove(ffi.from_buffer(raw), info.data, info.nbytes)
+        # numpy has no bfloat16; widening to float32 is exact (bfloat16 is float32's top half).
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    result = np.empty(shape, dtype=_NUMPY_DTYPES[code])
     if info.nbytes:
-        result = np.frombuffer(ffi.buffer(info.data, info.nbytes), dtype=dtype).reshape(shape)
-        result = result.copy()
-    else:
-        result = np.empty(shape, dtype=dtype)
-    if bfloat16:
-        result = (result.astype(np.uint32) << 16).view(np.float32)
+        ffi.memmove(ffi.from_buffer(result), info.data, info.nbytes)
     return result
 
 
 def take_tensor(tensor) -> np.ndarray:
     """Copies a tensor handed out by the shim into a new numpy array and frees the tensor."""
     try:
-        code = lib.tsrt_tensor_dtype(tensor)
-        ndim = lib.tsrt_tensor_ndim(tensor)
-        shape = tuple(ffi.unpack(lib.tsrt_tensor_shape(tensor), ndim)) if ndim else ()
-        nbytes = lib.tsrt_tensor_nbytes(tensor)
-        bfloat16 = code == lib.TSRT_DTYPE_BFLOAT16
-        dtype = np.dtype(np.uint16) if bfloat16 else _NUMPY_DTYPES[code]
-        if nbytes:
-            raw = ffi.buffer(lib.tsrt_tensor_data(tensor), nbytes)
-            result = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-        else:
-            result = np.empty(shape, dtype=dtype)
+        info = ffi.new("tsrt_tensor_info *")
+        info.dtype = lib.tsrt_tensor_dtype(tensor)
+        info.ndim = lib.tsrt_tensor_ndim(tensor)
+        info.shape = lib.tsrt_tensor_shape(tensor)
+        info.data = lib.tsrt_tensor_data(tensor)
+        info.nbytes = lib.tsrt_tensor_nbytes(tensor)
+        return take_tensor_info(info)
     finally:
         lib.tsrt_tensor_free(tensor)
-    if bfloat16:
-        # numpy has no bfloat16; widening to float32 is exact (bfloat16 is float32's top half).
-        result = (result.astype(np.uint32) << 16).view(np.float32)
-    return result

@@ -46,9 +46,9 @@ def dtype_code_or_none(array: np.ndarray):
     """The shim's dtype code for an array the hot path can lend as it is (C-contiguous,
     writable, native byte order), else None."""
     flags = array.flags
-    if not (flags.c_contiguous and flags.writeable):
-        return None
-    return _DTYPE_CODES.get(array.dtype)
+    if flags.c_contiguous and flags.writeable:
+        return _DTYPE_CODES.get(array.dtype)
+    return None
 
 
 class ValueBuilder:

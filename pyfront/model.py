@@ -32,6 +32,7 @@ class _Scratch(threading.local):
 
 
 _scratch = _Scratch()
+_NOT_A_TENSOR = lib.TSRT_DTYPE_UNKNOWN
 
 
 def _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs):
@@ -117,6 +118,10 @@ class Model:
         without a copy); int, float, bool, str, None and tuples, lists and dicts of these as
         the TorchScript values they are. The result comes back the same way: tensors as new
         numpy arrays, containers as tuples, lists and dicts."""
+        if len(args) == 1 and type(args[0]) is np.ndarray:
+            code = dtype_code_or_none(args[0])
+            if code is not None:
+                return self._run_one_array(b"forward", args[0], code)
         return self.run_method("forward", *args)
 
     def run_method(self, name: str, *args):
@@ -124,10 +129,9 @@ class Model:
         if not isinstance(name, str):
             raise InvalidArgumentError(f"the method name must be a str, got {name!r}")
         if len(args) == 1 and type(args[0]) is np.ndarray:
-            array = args[0]
-            code = dtype_code_or_none(array)
+            code = dtype_code_or_none(args[0])
             if code is not None:
-                return self._run_one_array(name, array, code)
+                return self._run_one_array(name.encode(), args[0], code)
         out = ffi.new("tsrt_value **")
         with ValueBuilder() as values:
             handles = [values.build(arg) for arg in args]
@@ -135,21 +139,21 @@ class Model:
                                             len(handles), out))
         return take_value(out[0])
 
-    def _run_one_array(self, name: str, array: np.ndarray, code: int):
-        """The hot path: one C call in, one out; the result copied straight into numpy."""
+    def _run_one_array(self, name: bytes, array: np.ndarray, code: int):
+        """The hot path: one C call in, the result copied straight into a new numpy array."""
         scratch = _scratch
-        data = ffi.from_buffer(array, require_writable=False) if array.size else ffi.NULL
-        check(lib.tsrt_model_run_tensor(self._handle, name.encode(), data, code,
-                                        shape_pointer(array.shape), array.ndim,
-                                        scratch.value, scratch.info))
-        value, info = scratch.value[0], scratch.info
-        try:
-            if info.dtype != lib.TSRT_DTYPE_UNKNOWN:
-                return take_tensor_info(info)
+        status = lib.tsrt_model_run_tensor(
+            self._handle, name, ffi.from_buffer(array) if array.size else ffi.NULL, code,
+            shape_pointer(array.shape), array.ndim, scratch.value, scratch.info)
+        if status:
+            check(status)
+        value = scratch.value[0]
+        if scratch.info.dtype == _NOT_A_TENSOR:
             return take_value(value)
+        try:
+            return take_tensor_info(scratch.info)
         finally:
-            if info.dtype != lib.TSRT_DTYPE_UNKNOWN:
-                lib.tsrt_value_free(value)
+            lib.tsrt_value_free(value)
 
     def topk(self, array, k: int = 5) -> TopK:
         """forward, softmax over the classes and the k most probable, computed in C++. The
