@@ -13,16 +13,17 @@ from .errors import (DeviceError, InferenceError, InvalidArgumentError, ModelClo
                      ModelLoadError, ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
                      UnsupportedOutputError, check as _check)
 from .infer import clear_cache, infer
+from .isolated import IsolatedModel, ModelCrashedError
 from .model import Model, TopK
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Model", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
+    "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
     "get_num_threads", "set_num_threads", "set_fusion", "get_fusion",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
-    "OutOfMemoryError", "NoSuchNameError",
+    "OutOfMemoryError", "NoSuchNameError", "ModelCrashedError",
 ]
 
 

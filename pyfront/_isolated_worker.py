@@ -1,0 +1,65 @@
+"""The worker process behind IsolatedModel: loads one model and serves calls over its stdin and
+stdout (the format is `_wire.py`). Started by IsolatedModel; not meant to be run by hand."""
+from __future__ import annotations
+
+import os
+import sys
+
+from . import _wire, errors
+from .model import Model
+
+
+def serve(stdin, stdout) -> int:
+    model = None
+    while True:
+        try:
+            request = _wire.receive(stdin)
+        except EOFError:
+            return 0
+        kind = request["kind"]
+        try:
+            if kind == "load":
+                source = request["source"]
+                if isinstance(source, list):  # bytes travel as a uint8 array in a list
+                    source = source[0].tobytes()
+                model = Model(source, **request["options"])
+                reply = {"kind": "ok", "value": {
+                    "device": model.device, "methods": model.method_names(),
+                    "schemas": {n: model.schema(n) for n in model.method_names()},
+                    "extra_files": {n: [_as_array(b)] for n, b in model.extra_files.items()},
+                    "parameter_count": model.parameter_count, "keeps_state": model.keeps_state,
+                    "frozen": model.frozen, "fused": model.fused}}
+            elif kind == "call":
+                reply = {"kind": "ok",
+                         "value": model.run_method(request["method"], *request["args"])}
+            elif kind == "topk":
+                top = model.topk(request["array"], request["k"])
+                reply = {"kind": "ok", "value": (top.indices, top.probs)}
+            elif kind == "close":
+                model.close()
+                _wire.send(stdout, {"kind": "ok", "value": None})
+                return 0
+            else:
+                reply = {"kind": "error", "type": "PyfrontError",
+                         "message": f"unknown request {kind!r}"}
+        except errors.PyfrontError as error:
+            reply = {"kind": "error", "type": type(error).__name__, "message": str(error)}
+        except _wire.WireError as error:
+            reply = {"kind": "error", "type": "InvalidArgumentError", "message": str(error)}
+        _wire.send(stdout, reply)
+
+
+def _as_array(data: bytes):
+    import numpy as np
+    return np.frombuffer(data, dtype=np.uint8).copy()
+
+
+def main() -> int:
+    # The protocol owns the real stdout; anything the model or libtorch prints goes to stderr.
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return serve(sys.stdin.buffer, protocol_out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The message format between IsolatedModel and its worker process.
+
+A message is a JSON header followed by raw array buffers, each part length-prefixed. Values
+map as in `_values.py`: arrays travel as {"__array__": i, "dtype": ..., "shape": [...]} whose
+bytes are buffer i; tuples and dicts are tagged so that they come back as they left. No pickle:
+the worker runs untrusted model code, and whatever it sends is decoded as plain data and
+checked (dtype whitelist, sizes) before it becomes an array.
+"""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+
+_DTYPES = {np.dtype(t).str: np.dtype(t) for t in (
+    np.float32, np.float64, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8,
+    np.bool_)}
+_LENGTH = struct.Struct("<Q")
+MAX_MESSAGE = 1 << 34  # 16 GiB: a corrupted length must not become an allocation
+
+
+class WireError(Exception):
+    """A message that does not follow the format."""
+
+
+def _encode(value, buffers: list):
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        if array.dtype.str not in _DTYPES:
+            raise WireError(f"arrays of dtype {array.dtype} cannot be sent")
+        buffers.append(array.tobytes())
+        return {"__array__": len(buffers) - 1, "dtype": array.dtype.str,
+                "shape": list(array.shape)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, buffers) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, buffers) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": [[_encode(k, buffers), _encode(v, buffers)]
+                             for k, v in value.items()]}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise WireError(f"a {type(value).__name__} cannot be sent")
+
+
+def _decode(node, buffers: list):
+    if isinstance(node, list):
+        return [_decode(v, buffers) for v in node]
+    if isinstance(node, dict):
+        if "__array__" in node:
+            dtype = _DTYPES.get(node.get("dtype"))
+            index, shape = node["__array__"], node.get("shape")
+            if dtype is None or not isinstance(index, int) or not 0 <= index < len(buffers) \
+                    or not isinstance(shape, list) \
+                    or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise WireError("malformed array")
+            data = buffers[index]
+            if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
+                raise WireError("array size does not match its buffer")
+            return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        if "__tuple__" in node:
+            return tuple(_decode(v, buffers) for v in node["__tuple__"])
+        if "__dict__" in node:
+            return {_decode(k, buffers): _decode(v, buffers) for k, v in node["__dict__"]}
+        raise WireError("unknown tagged object")
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    raise WireError("unknown value")
+
+
+def send(stream, message: dict) -> None:
+    """Writes {"kind": ..., ...} with its values encoded."""
+    buffers: list = []
+    header = json.dumps(_encode(message, buffers)).encode()
+    parts = [_LENGTH.pack(len(buffers)), _LENGTH.pack(len(header)), header]
+    for buffer in buffers:
+        parts += [_LENGTH.pack(len(buffer)), buffer]
+    stream.write(b"".join(parts))
+    stream.flush()
+
+
+def _read_exact(stream, size: int) -> bytes:
+    if size > MAX_MESSAGE:
+        raise WireError("message too large")
+    data = stream.read(size)
+    if data is None or len(data) != size:
+        raise EOFError("the other side closed the pipe")
+    return data
+
+
+def receive(stream) -> dict:
+    count = _LENGTH.unpack(_read_exact(stream, _LENGTH.size))[0]
+    if count > 1 << 20:
+        raise WireError("too many buffers")
+    header = _read_exact(stream, _LENGTH.unpack(_read_exact(stream, _LENGTH.size))[0])
+    buffers = [_read_exact(stream, _LENGTH.unpack(_read_exact(stream, _LENGTH.size))[0])
+               for _ in range(count)]
+    try:
+        message = _decode(json.loads(header), buffers)
+    except (ValueError, TypeError, KeyError) as error:
+        raise WireError(f"malformed message: {error}") from None
+    if not isinstance(message, dict) or "kind" not in message:
+        raise WireError("a message is a dict with a kind")
+    return message
