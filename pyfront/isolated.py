@@ -9,7 +9,6 @@ model's state lives in the worker (it is lost if the worker dies).
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
@@ -20,7 +19,7 @@ import numpy as np
 
 from . import _wire, errors
 from ._tensors import as_float32_input
-from .model import TopK, _check_k
+from .model import TopK, _check_k, metadata_of
 
 
 class ModelCrashedError(errors.PyfrontError):
@@ -132,8 +131,7 @@ class IsolatedModel:
 
     @property
     def metadata(self) -> dict:
-        raw = self._extra_files.get("pyfront/meta.json")
-        return json.loads(raw) if raw else {}
+        return metadata_of(self._extra_files)
 
     @property
     def parameter_count(self) -> int:

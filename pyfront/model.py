@@ -213,8 +213,7 @@ class Model:
     @property
     def metadata(self) -> dict:
         """The metadata stored by scripts/export.py (pyfront/meta.json), or {}."""
-        raw = self._extra_files.get("pyfront/meta.json")
-        return json.loads(raw) if raw else {}
+        return metadata_of(self._extra_files)
 
     @property
     def parameter_count(self) -> int:
@@ -276,6 +275,12 @@ class Model:
         where = repr(self.path) if self.path is not None else "<bytes>"
         state = "closed" if self.closed else self.device
         return f"<pyfront.Model {where} on {state}>"
+
+
+def metadata_of(extra_files: dict) -> dict:
+    """The metadata scripts/export.py stores as the extra file pyfront/meta.json, or {}."""
+    raw = extra_files.get("pyfront/meta.json")
+    return json.loads(raw) if raw else {}
 
 
 def _check_k(k) -> int:

@@ -9,20 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "tsrt.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            ++passed;                                                                \
-        } else {                                                                     \
-            ++failed;                                                                \
-            printf("FAILED %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-                   tsrt_last_error());                                               \
-        }                                                                            \
-    } while (0)
 
 static unsigned char *read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");

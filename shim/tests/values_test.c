@@ -10,20 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "tsrt.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            ++passed;                                                                \
-        } else {                                                                     \
-            ++failed;                                                                \
-            printf("FAILED %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
-                   tsrt_last_error());                                               \
-        }                                                                            \
-    } while (0)
 
 static int64_t get_int(const tsrt_value *value) {
     int64_t out = -999;
