@@ -1,7 +1,9 @@
-"""The `pyfront` command line."""
+"""The `pyfront` command line: classify images, describe a model file, print link flags."""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 from . import config
@@ -15,11 +17,132 @@ def _config(args) -> int:
     return 0
 
 
+def _classify(args) -> int:
+    from .classify import classify
+    from .errors import PyfrontError
+    from .model import Model
+
+    if args.k < 1 or args.batch_size < 1:
+        args.parser.error("--k and --batch-size must be at least 1")
+    try:
+        model = Model(args.model)
+    except PyfrontError as error:
+        print(f"pyfront classify: {error}", file=sys.stderr)
+        return 2
+    progress = args.progress if args.progress is not None else (
+        sys.stderr.isatty() and len(args.images) > args.batch_size)
+    failures = 0
+    results = []
+    try:
+        for result in classify(args.images, model, args.k, args.batch_size, progress):
+            if "error" in result:
+                failures += 1
+                print(f"pyfront classify: cannot read {result['image']}: {result['error']}",
+                      file=sys.stderr)
+            if args.json:
+                results.append(result)
+            else:
+                _print_result(result)
+    except PyfrontError as error:  # the model itself failed on the batch
+        print(f"pyfront classify: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(results, sys.stdout, indent=1)
+        print()
+    return 1 if failures else 0
+
+
+def _print_result(result: dict) -> None:
+    print(result["image"])
+    if "error" in result:
+        print(f"  error: {result['error']}")
+        return
+    width = max(len(entry["label"]) for entry in result["top"])
+    for rank, entry in enumerate(result["top"], 1):
+        print(f"  {rank}. {entry['label']:<{width}}  {entry['prob']:.4f}  (class {entry['index']})")
+
+
+def _info(args) -> int:
+    import pyfront
+    from .errors import PyfrontError
+
+    try:
+        model = pyfront.Model(args.model, warmup=[])
+    except PyfrontError as error:
+        print(f"pyfront info: {error}", file=sys.stderr)
+        return 2
+    meta = model.metadata
+    info = {
+        "file": args.model, "size_bytes": os.path.getsize(args.model),
+        "libtorch": pyfront.libtorch_version(), "methods": {
+            name: model.schema(name) for name in model.method_names()},
+        "parameters": model.parameter_count or meta.get("parameters", 0),
+        "frozen": model.frozen, "keeps_state": model.keeps_state,
+        "extra_files": {name: len(data) for name, data in model.extra_files.items()},
+        "metadata": {key: value for key, value in meta.items() if key != "labels"},
+        "labels": len(meta.get("labels") or []),
+    }
+    if args.json:
+        json.dump(info, sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"file        {info['file']} ({info['size_bytes']:,} bytes)")
+    print(f"libtorch    {info['libtorch']} (the version libtsrt runs it on)")
+    print(f"parameters  {info['parameters']:,}"
+          + (" (from the file's metadata; the frozen weights are constants)"
+             if not model.parameter_count and meta.get("parameters") else ""))
+    print(f"frozen      {'yes' if info['frozen'] else 'no'};"
+          f" keeps state between calls: {'yes' if info['keeps_state'] else 'no'}")
+    print("methods")
+    for name, schema in info["methods"].items():
+        print(f"  {schema}")
+    print("extra files")
+    for name, size in info["extra_files"].items() or [("(none)", 0)]:
+        print(f"  {name} ({size:,} bytes)")
+    if meta:
+        print("metadata")
+        for key, value in info["metadata"].items():
+            print(f"  {key}: {json.dumps(value)}")
+        print(f"  labels: {info['labels']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pyfront", description="Run TorchScript models through libtsrt, without torch.")
+        prog="pyfront",
+        description="Run TorchScript models through libtsrt, without importing torch.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+
+    classify = commands.add_parser(
+        "classify", help="classify image files with a TorchScript classifier",
+        description="Read images (JPEG, PNG and whatever else Pillow reads, in any mode), "
+                    "preprocess them as the model's metadata says (ImageNet's resize 256, "
+                    "centre crop 224 and normalisation by default), and print each one's "
+                    "top-k labels with probabilities. Unreadable files are reported on "
+                    "stderr and make the exit status 1; the others are still classified.")
+    classify.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    classify.add_argument("--model", required=True, metavar="FILE",
+                          help="TorchScript file (as written by scripts/export.py)")
+    classify.add_argument("--k", type=int, default=5, help="how many classes per image (5)")
+    classify.add_argument("--batch-size", type=int, default=8,
+                          help="images per forward call (8)")
+    classify.add_argument("--json", action="store_true",
+                          help='print a JSON list of {"image", "top": [{"index", "label", '
+                               '"prob"}]} (or {"image", "error"})')
+    classify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                          help="progress bar on stderr (default: when stderr is a terminal "
+                               "and there is more than one batch)")
+    classify.set_defaults(handler=_classify, parser=classify)
+
+    info = commands.add_parser(
+        "info", help="describe a model file",
+        description="Print a model file's methods and schemas, extra files and metadata, "
+                    "parameter count, size, and the libtorch version it will run on.")
+    info.add_argument("model", metavar="FILE", help="TorchScript file")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=_info, parser=info)
+
     cfg = commands.add_parser(
         "config", help="print flags to compile and link C programs against libtsrt",
         description="Print what a C compiler needs to use libtsrt, as pkg-config would: "
