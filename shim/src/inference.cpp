@@ -14,26 +14,7 @@ using tsrt::require;
 namespace tsrt {
 
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input) {
-    InFlight registered(model);
-    CallGuard serialise(model);
-    ThreadBudget threads;
-    ExecutionScope scope(model);
-    at::Tensor on_device = model.device.is_cpu() ? input : input.to(model.device);
-    // A model that keeps state could keep a reference to its input: never to caller memory.
-    if (model.keeps_state && on_device.is_alias_of(input)) on_device = input.clone();
-    c10::IValue result, result_input(input);
-    try {
-        result = model.module.forward({on_device});
-    } catch (const c10::OutOfMemoryError &) {
-        throw;
-    } catch (const std::bad_alloc &) {
-        throw;
-    } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_call_failure("forward", &result_input, 1, e.what_without_backtrace()));
-    } catch (const std::exception &e) {
-        // The TorchScript interpreter rethrows errors from inside a script as std::exception.
-        fail(TSRT_ERR_FORWARD, describe_call_failure("forward", &result_input, 1, e.what()));
-    }
+    c10::IValue result = call_method(model, "forward", {c10::IValue(input)});
     if (!result.isTensor())
         fail(TSRT_ERR_UNSUPPORTED, "forward returned " + result.tagKind() +
                                        ", but this call needs a single tensor");
@@ -84,7 +65,7 @@ int tsrt_model_forward(tsrt_model *model, const float *data, const int64_t *shap
         c10::InferenceMode inference_mode;
         at::Tensor input = tsrt::borrow_float_input(data, shape, ndim);
         at::Tensor output = tsrt::run_forward_to_tensor(*model, input);
-        *out = tsrt::make_result_tensor(output, input);
+        *out = tsrt::make_result_tensor(output);
     });
 }
 

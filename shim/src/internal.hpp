@@ -130,14 +130,15 @@ int guarded(int libtorch_status, const char *context, Body &&body) noexcept {
 // Maps libtorch's element type to this ABI's; TSRT_DTYPE_UNKNOWN for types not in the ABI.
 tsrt_dtype to_abi_dtype(c10::ScalarType type) noexcept;
 
-// Hands a tensor produced by the model out to the caller: on the host, contiguous, and not
-// sharing memory with `borrowed_input`, whose memory belongs to the caller.
-tsrt_tensor *make_result_tensor(const at::Tensor &value, const at::Tensor &borrowed_input);
+// Hands a tensor out to the caller: on the host and contiguous. Results of calls already
+// never share caller memory (call_method sees to that).
+tsrt_tensor *make_result_tensor(const at::Tensor &value);
 
 // Views caller memory as a float32 tensor after checking the shape; no copy.
 at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t ndim);
 
-// Runs forward on one input tensor and returns the single tensor it produces.
+// Runs forward on one input tensor through call_method and returns the single tensor it
+// produces (TSRT_ERR_UNSUPPORTED for any other result).
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input);
 
 // Maps this ABI's element type to libtorch's; fails with TSRT_ERR_INVALID_ARGUMENT otherwise.

@@ -152,12 +152,10 @@ void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
     // would change its state.
     if (model.keeps_state) return;
 
-    if (opts.freeze && has_tensor_attributes(model.module)) {
+    bool weights_are_attributes = has_tensor_attributes(model.module);
+    if (opts.freeze && weights_are_attributes)
         model.module = torch::jit::freeze(model.module, model.method_names);
-        model.frozen = true;
-    } else {
-        model.frozen = !has_tensor_attributes(model.module);
-    }
+    model.frozen = !weights_are_attributes || opts.freeze;
 
     std::vector<std::vector<int64_t>> shapes = opts.warmup_shapes;
     if (!opts.warmup_shapes_given) {

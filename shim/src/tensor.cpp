@@ -77,7 +77,7 @@ at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t nd
     return borrow_input(data, c10::kFloat, shape, ndim);
 }
 
-tsrt_tensor *make_result_tensor(const at::Tensor &value, const at::Tensor &borrowed_input) {
+tsrt_tensor *make_result_tensor(const at::Tensor &value) {
     if (!value.defined()) fail(TSRT_ERR_UNSUPPORTED, "forward returned an undefined tensor");
     if (value.layout() != c10::kStrided || value.is_quantized())
         fail(TSRT_ERR_UNSUPPORTED, "forward returned a sparse or quantized tensor");
@@ -86,9 +86,6 @@ tsrt_tensor *make_result_tensor(const at::Tensor &value, const at::Tensor &borro
         fail(TSRT_ERR_UNSUPPORTED, std::string("forward returned a tensor of unsupported dtype ") +
                                        c10::toString(value.scalar_type()));
     at::Tensor host = value.to(at::kCPU).contiguous();
-    // A result that shares the caller's input memory (an identity model, a view of the input)
-    // would dangle once the call returns: give it memory of its own.
-    if (borrowed_input.defined() && host.is_alias_of(borrowed_input)) host = host.clone();
     return new tsrt_tensor{host, host.sizes().vec(), dtype};
 }
 

@@ -291,7 +291,7 @@ int tsrt_value_get_tensor(const tsrt_value *value, tsrt_tensor **out) {
         const c10::IValue &v = unwrap(value, "value");
         require(out != nullptr, "out is NULL");
         if (!v.isTensor()) wrong_kind(v, "Tensor");
-        *out = tsrt::make_result_tensor(v.toTensor(), at::Tensor());
+        *out = tsrt::make_result_tensor(v.toTensor());
     });
 }
 
