@@ -27,11 +27,6 @@ __all__ = [
 ]
 
 
-def _ffi_module_abi() -> int:
-    from ._ffi import ABI_VERSION
-    return ABI_VERSION
-
-
 def abi_version() -> int:
     """The ABI version of the loaded libtsrt."""
     return _lib.tsrt_abi_version()

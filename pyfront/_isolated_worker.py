@@ -19,14 +19,11 @@ def serve(stdin, stdout) -> int:
         kind = request["kind"]
         try:
             if kind == "load":
-                source = request["source"]
-                if isinstance(source, list):  # bytes travel as a uint8 array in a list
-                    source = source[0].tobytes()
-                model = Model(source, **request["options"])
+                model = Model(request["source"], **request["options"])
                 reply = {"kind": "ok", "value": {
                     "device": model.device, "methods": model.method_names(),
                     "schemas": {n: model.schema(n) for n in model.method_names()},
-                    "extra_files": {n: [_as_array(b)] for n, b in model.extra_files.items()},
+                    "extra_files": model.extra_files,
                     "parameter_count": model.parameter_count, "keeps_state": model.keeps_state,
                     "frozen": model.frozen, "fused": model.fused}}
             elif kind == "call":
@@ -47,11 +44,6 @@ def serve(stdin, stdout) -> int:
         except _wire.WireError as error:
             reply = {"kind": "error", "type": "InvalidArgumentError", "message": str(error)}
         _wire.send(stdout, reply)
-
-
-def _as_array(data: bytes):
-    import numpy as np
-    return np.frombuffer(data, dtype=np.uint8).copy()
 
 
 def main() -> int:

@@ -2,7 +2,8 @@
 
 A message is a JSON header followed by raw array buffers, each part length-prefixed. Values
 map as in `_values.py`: arrays travel as {"__array__": i, "dtype": ..., "shape": [...]} whose
-bytes are buffer i; tuples and dicts are tagged so that they come back as they left. No pickle:
+bytes are buffer i; bytes travel as {"__bytes__": i}; tuples and dicts are tagged so that
+they come back as they left. No pickle:
 the worker runs untrusted model code, and whatever it sends is decoded as plain data and
 checked (dtype whitelist, sizes) before it becomes an array.
 """
@@ -32,6 +33,9 @@ def _encode(value, buffers: list):
         buffers.append(array.tobytes())
         return {"__array__": len(buffers) - 1, "dtype": array.dtype.str,
                 "shape": list(array.shape)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        buffers.append(bytes(value))
+        return {"__bytes__": len(buffers) - 1}
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, buffers) for v in value]}
     if isinstance(value, list):
@@ -61,6 +65,11 @@ def _decode(node, buffers: list):
             if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
                 raise WireError("array size does not match its buffer")
             return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        if "__bytes__" in node:
+            index = node["__bytes__"]
+            if not isinstance(index, int) or not 0 <= index < len(buffers):
+                raise WireError("malformed bytes")
+            return buffers[index]
         if "__tuple__" in node:
             return tuple(_decode(v, buffers) for v in node["__tuple__"])
         if "__dict__" in node:

@@ -67,7 +67,7 @@ def _info(args) -> int:
     from .errors import PyfrontError
 
     try:
-        model = pyfront.Model(args.model, warmup=[])
+        model = pyfront.Model(args.model, freeze=False, warmup=[])  # the file as saved
     except PyfrontError as error:
         print(f"pyfront info: {error}", file=sys.stderr)
         return 2

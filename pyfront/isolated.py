@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 
-import numpy as np
-
 from . import _wire, errors
 from ._tensors import as_float32_input
 from .model import TopK, _check_k, metadata_of
@@ -49,7 +47,7 @@ class IsolatedModel:
         self._closed = False
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path = None
-            wire_source = [np.frombuffer(bytes(source), dtype=np.uint8)]
+            wire_source = bytes(source)
         else:
             self.path = os.fspath(source)
             wire_source = self.path
@@ -61,8 +59,7 @@ class IsolatedModel:
         self.device = info["device"]
         self._methods = info["methods"]
         self._schemas = info["schemas"]
-        self._extra_files = {name: value[0].tobytes()
-                             for name, value in info["extra_files"].items()}
+        self._extra_files = dict(info["extra_files"])
         self._facts = {key: info[key]
                        for key in ("parameter_count", "keeps_state", "frozen", "fused")}
 

@@ -118,25 +118,23 @@ class Model:
         without a copy); int, float, bool, str, None and tuples, lists and dicts of these as
         the TorchScript values they are. The result comes back the same way: tensors as new
         numpy arrays, containers as tuples, lists and dicts."""
-        if len(args) == 1 and type(args[0]) is np.ndarray:
-            code = dtype_code_or_none(args[0])
-            if code is not None:
-                return self._run_one_array(b"forward", args[0], code)
-        return self.run_method("forward", *args)
+        return self._call(b"forward", args)
 
     def run_method(self, name: str, *args):
         """Calls the method `name` of the model with `args`; see `forward`."""
         if not isinstance(name, str):
             raise InvalidArgumentError(f"the method name must be a str, got {name!r}")
+        return self._call(name.encode(), args)
+
+    def _call(self, name: bytes, args: tuple):
         if len(args) == 1 and type(args[0]) is np.ndarray:
             code = dtype_code_or_none(args[0])
             if code is not None:
-                return self._run_one_array(name.encode(), args[0], code)
+                return self._run_one_array(name, args[0], code)
         out = ffi.new("tsrt_value **")
         with ValueBuilder() as values:
             handles = [values.build(arg) for arg in args]
-            check(lib.tsrt_model_run_method(self._handle, name.encode(), handles,
-                                            len(handles), out))
+            check(lib.tsrt_model_run_method(self._handle, name, handles, len(handles), out))
         return take_value(out[0])
 
     def _run_one_array(self, name: bytes, array: np.ndarray, code: int):

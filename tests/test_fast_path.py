@@ -18,7 +18,9 @@ def plain_path(tmp_path_factory):
                          seed=0, plain=True)
 
 
-def test_default_is_frozen_fused_and_warmed_up(resnet18_path, plain_path):
+def test_default_is_frozen_and_fused(resnet18_path, plain_path):
+    """Fused is only ever set by the load-time warm-up that checks fusion, so this also says
+    the warm-up ran on the shapes the file stores."""
     for path in (resnet18_path, plain_path):  # a plain file is frozen when loaded
         model = pyfront.Model(path)
         assert model.frozen and model.fused
