@@ -7,55 +7,55 @@
     with pyfront.Model("resnet18.pt") as model:
         logits = model.forward(images)               # any arguments, any result types
         model.method_names(), model.schema("forward"), model.extra_files
-"""
-from ._ffi import ffi as _cffi, lib as _lib
-from .errors import (DeviceError, InferenceError, InvalidArgumentError, ModelClosedError,
-                     ModelLoadError, ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
-                     UnsupportedOutputError, check as _check)
-from .infer import clear_cache, infer
-from .isolated import IsolatedModel, ModelCrashedError
-from .model import Model, TopK
 
-__version__ = "0.1.0"
+Importing pyfront is cheap: numpy, cffi and the native library (which maps libtorch) are
+loaded when first needed, so a process that only handles pyfront's errors, or hands work to
+an IsolatedModel, never maps libtorch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
+                     InvalidArgumentError, ModelClosedError, ModelLoadError,
+                     ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
+                     UnsupportedOutputError)
+
+if TYPE_CHECKING:
+    from ._runtime import (abi_version, get_fusion, get_num_threads, libtorch_version,
+                           set_fusion, set_num_threads)
+    from .infer import clear_cache, infer
+    from .isolated import IsolatedModel, ModelCrashedError
+    from .model import Model, TopK
+
+# Public names defined in submodules, imported on first use (PEP 562).
+_LAZY = {
+    "Model": "model", "TopK": "_shared", "infer": "infer", "clear_cache": "infer",
+    "IsolatedModel": "isolated", "ModelCrashedError": "isolated",
+    "abi_version": "_runtime", "libtorch_version": "_runtime", "get_num_threads": "_runtime",
+    "set_num_threads": "_runtime", "set_fusion": "_runtime", "get_fusion": "_runtime",
+    "__version__": "_runtime",
+}
 
 __all__ = [
     "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
     "get_num_threads", "set_num_threads", "set_fusion", "get_fusion",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
-    "OutOfMemoryError", "NoSuchNameError", "ModelCrashedError",
+    "OutOfMemoryError", "NoSuchNameError", "BufferTooSmallError", "InternalError",
+    "ModelCrashedError",
 ]
 
 
-def abi_version() -> int:
-    """The ABI version of the loaded libtsrt."""
-    return _lib.tsrt_abi_version()
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyfront' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
-def libtorch_version() -> str:
-    """The libtorch version libtsrt was built against."""
-    return _cffi.string(_lib.tsrt_libtorch_version()).decode()
-
-
-def get_num_threads() -> int:
-    """libtorch's intra-op thread count (process-wide). Calls running at the same time share
-    them, so concurrent callers never oversubscribe the cores."""
-    return _lib.tsrt_get_num_threads()
-
-
-def set_fusion(enable: bool) -> None:
-    """Turns oneDNN Graph fusion on or off for the whole process (on by default; see tsrt.h).
-    It applies to graphs optimised afterwards: set it before loading models."""
-    _check(_lib.tsrt_set_fusion(bool(enable)))
-
-
-def get_fusion() -> bool:
-    """Whether oneDNN Graph fusion is on."""
-    return bool(_lib.tsrt_get_fusion())
-
-
-def set_num_threads(n: int) -> None:
-    """Sets libtorch's intra-op thread count for the whole process."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise InvalidArgumentError(f"the number of threads must be an int, got {n!r}")
-    _check(_lib.tsrt_set_num_threads(n))
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

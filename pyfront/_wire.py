@@ -1,7 +1,7 @@
 """The message format between IsolatedModel and its worker process.
 
 A message is a JSON header followed by raw array buffers, each part length-prefixed. Values
-map as in `_values.py`: arrays travel as {"__array__": i, "dtype": ..., "shape": [...]} whose
+map as in `_bindings/values.py`: arrays travel as {"__array__": i, "dtype": ..., "shape": [...]} whose
 bytes are buffer i; bytes travel as {"__bytes__": i}; tuples and dicts are tagged so that
 they come back as they left. No pickle:
 the worker runs untrusted model code, and whatever it sends is decoded as plain data and
@@ -14,9 +14,9 @@ import struct
 
 import numpy as np
 
-_DTYPES = {np.dtype(t).str: np.dtype(t) for t in (
-    np.float32, np.float64, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8,
-    np.bool_)}
+from ._dtypes import NUMPY_DTYPES
+
+_DTYPES = {dtype.str: dtype for dtype in NUMPY_DTYPES}
 _LENGTH = struct.Struct("<Q")
 MAX_MESSAGE = 1 << 34  # 16 GiB: a corrupted length must not become an allocation
 

@@ -1,9 +1,11 @@
-"""pyfront's exceptions, and the one place where shim status codes become them."""
+"""pyfront's exceptions, and the one table that turns libtsrt's status codes into them.
+
+Pure Python: importing it maps no native library, so code that only handles these errors
+(or the parent side of an IsolatedModel) stays light.
+"""
 from __future__ import annotations
 
 import errno
-
-from ._ffi import ffi, lib
 
 
 class PyfrontError(Exception):
@@ -59,28 +61,37 @@ class OutOfMemoryError(PyfrontError, MemoryError):
     """libtorch could not allocate memory."""
 
 
-_BY_STATUS = {
-    lib.TSRT_ERR_INVALID_ARGUMENT: InvalidArgumentError,
-    lib.TSRT_ERR_NOT_FOUND: ModelNotFoundError,
-    lib.TSRT_ERR_IO: ModelLoadError,
-    lib.TSRT_ERR_BAD_MODEL: ModelLoadError,
-    lib.TSRT_ERR_DEVICE: DeviceError,
-    lib.TSRT_ERR_FORWARD: InferenceError,
-    lib.TSRT_ERR_UNSUPPORTED: UnsupportedOutputError,
-    lib.TSRT_ERR_OUT_OF_MEMORY: OutOfMemoryError,
-    lib.TSRT_ERR_NO_SUCH_NAME: NoSuchNameError,
-    lib.TSRT_ERR_TOO_LARGE: ModelLoadError,
-    lib.TSRT_ERR_CLOSED: ModelClosedError,
+class BufferTooSmallError(InvalidArgumentError):
+    """A caller-provided buffer is smaller than the result needs."""
+
+
+class InternalError(PyfrontError):
+    """A bug in libtsrt or libtorch; the message says what failed."""
+
+
+# libtsrt's status names (tsrt.h's `tsrt_status`) to exceptions. A status not listed here
+# (one a newer library added) becomes a PyfrontError with the library's message.
+BY_STATUS_NAME = {
+    "TSRT_ERR_INVALID_ARGUMENT": InvalidArgumentError,
+    "TSRT_ERR_NOT_FOUND": ModelNotFoundError,
+    "TSRT_ERR_IO": ModelLoadError,
+    "TSRT_ERR_BAD_MODEL": ModelLoadError,
+    "TSRT_ERR_DEVICE": DeviceError,
+    "TSRT_ERR_FORWARD": InferenceError,
+    "TSRT_ERR_UNSUPPORTED": UnsupportedOutputError,
+    "TSRT_ERR_BUFFER_TOO_SMALL": BufferTooSmallError,
+    "TSRT_ERR_OUT_OF_MEMORY": OutOfMemoryError,
+    "TSRT_ERR_INTERNAL": InternalError,
+    "TSRT_ERR_NO_SUCH_NAME": NoSuchNameError,
+    "TSRT_ERR_TOO_LARGE": ModelLoadError,
+    "TSRT_ERR_CLOSED": ModelClosedError,
 }
 
 
-def check(status: int, filename: str | None = None) -> None:
-    """Raises the exception for a shim status code, with the shim's message for this thread."""
-    if status == lib.TSRT_OK:
-        return
-    message = ffi.string(lib.tsrt_last_error()).decode("utf-8", "replace")
-    name = ffi.string(lib.tsrt_status_name(status)).decode()
-    error = _BY_STATUS.get(status, PyfrontError)(message or name, name)
+def error_for_status(status_name: str, message: str,
+                     filename: str | None = None) -> PyfrontError:
+    """The exception for a failed libtsrt call: its status name and the library's message."""
+    error = BY_STATUS_NAME.get(status_name, PyfrontError)(message or status_name, status_name)
     if filename is not None and isinstance(error, OSError):
         error.filename = filename
-    raise error
+    return error

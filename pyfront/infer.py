@@ -5,8 +5,8 @@ import os
 import threading
 from collections import OrderedDict
 
-from ._tensors import as_float32_input
-from .model import Model, TopK
+from ._shared import TopK, as_float32_input
+from .model import Model
 
 # Models loaded by path, most recently used last, each with the file signature it was loaded
 # from. A handful is plenty; a model dropped here is freed once no caller still holds it.

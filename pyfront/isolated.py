@@ -16,8 +16,7 @@ import sys
 import threading
 
 from . import _wire, errors
-from ._tensors import as_float32_input
-from .model import TopK, _check_k, metadata_of
+from ._shared import TopK, as_float32_input, check_k, metadata_of
 
 
 class ModelCrashedError(errors.PyfrontError):
@@ -25,11 +24,9 @@ class ModelCrashedError(errors.PyfrontError):
     model is closed."""
 
 
-_ERRORS = {cls.__name__: cls for cls in (
-    errors.PyfrontError, errors.ModelLoadError, errors.ModelNotFoundError,
-    errors.InvalidArgumentError, errors.InferenceError, errors.UnsupportedOutputError,
-    errors.NoSuchNameError, errors.DeviceError, errors.ModelClosedError,
-    errors.OutOfMemoryError)}
+# Exceptions the worker reports by class name; anything else becomes a PyfrontError.
+_ERRORS = {name: cls for name, cls in vars(errors).items()
+           if isinstance(cls, type) and issubclass(cls, errors.PyfrontError)}
 
 
 class IsolatedModel:
@@ -109,7 +106,7 @@ class IsolatedModel:
 
     def topk(self, array, k: int = 5) -> TopK:
         indices, probs = self._request({"kind": "topk", "array": as_float32_input(array),
-                                        "k": _check_k(k)})
+                                        "k": check_k(k)})
         return TopK(indices, probs)
 
     def method_names(self) -> list:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import subprocess
 
 import numpy as np
 import pytest
 
 import pyfront
-from pyfront._ffi import ABI_VERSION, CDEF
+from pyfront._ffi import C, lib
 from conftest import BUILD, ROOT, reference_topk
 
 TS_INFER = BUILD / "ts-infer"
@@ -58,20 +59,30 @@ def test_c_abi_contract(resnet18_path):
     assert passed and int(passed.group(1)) > 50, result.stdout
 
 
-def _declarations(text: str) -> set[str]:
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r"#.*", "", text).replace("TSRT_API", "")
-    text = re.sub(r'extern "C" \{|\}\s*$', "", text)
-    statements = re.split(r";", re.sub(r"\s+", " ", text))
-    return {s.strip() for s in statements if "tsrt" in s and "(" in s or "typedef" in s}
-
-
-def test_cdef_matches_the_public_header():
-    header = _declarations(HEADER.read_text())
-    cdef = _declarations(CDEF)
-    assert cdef == header, {"only in header": header - cdef, "only in cdef": cdef - header}
-    version = re.search(r"#define TSRT_ABI_VERSION (\d+)", HEADER.read_text()).group(1)
-    assert pyfront.abi_version() == int(version) == ABI_VERSION
+def test_declarations_are_the_headers_as_the_compiler_reads_it(tmp_path):
+    """pyfront reads its declarations from the tsrt.h it ships: that must be the public header,
+    every function it declares must be callable, and every constant must have the value a C
+    compiler gives it."""
+    header = HEADER.read_text()
+    assert (Path(pyfront.__file__).parent / "include" / "tsrt.h").read_text() == header
+    functions = set(re.findall(r"TSRT_API[^;(]*?\b(tsrt_\w+)\s*\(", header))
+    assert len(functions) > 60 and all(hasattr(lib(), name) for name in functions)
+    constants = vars(C)
+    declared = set(re.findall(r"^\s*(TSRT_[A-Z0-9_]+)\s*=", header, re.M))
+    declared |= set(re.findall(r"^#define (TSRT_[A-Z0-9_]+) \(?-?\d", header, re.M))
+    assert declared == set(constants), declared ^ set(constants)
+    source = tmp_path / "constants.c"
+    source.write_text('#include <stdio.h>\n#include "tsrt.h"\nint main(void) {\n' + "".join(
+        f'    printf("{name} %lld\\n", (long long)({name}));\n' for name in sorted(constants))
+        + "    return 0;\n}\n")
+    built = run("cc", "-std=c99", f"-I{HEADER.parent}", source, "-o", tmp_path / "constants")
+    assert built.returncode == 0, built.stderr
+    printed = run(tmp_path / "constants")
+    compiled = {name: int(value) for name, value in
+                (line.split() for line in printed.stdout.splitlines())}
+    assert compiled == constants
+    assert pyfront.abi_version() == C.TSRT_ABI_VERSION
+    assert pyfront.__version__ == re.search(r'#define TSRT_VERSION "(.*)"', header).group(1)
 
 
 @pytest.mark.parametrize("compiler, flags", [

@@ -105,6 +105,35 @@ def test_topk_when_the_model_returns_more_rows_than_it_got(tmp_path, images):
     np.testing.assert_allclose(top.probs, ref.values.numpy(), atol=1e-6)
 
 
+class CountsDoubled(torch.nn.Module):
+    """Keeps state (a call counter) and returns more rows than it got."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.cat([x, x * 2]) + self.calls
+
+    @torch.jit.export
+    def call_count(self) -> int:
+        return self.calls
+
+
+def test_topk_runs_the_model_once_whatever_it_returns(tmp_path, images):
+    path = script_and_save(CountsDoubled(), tmp_path / "counts.pt")
+    batch = images(2, 10)
+    model = pyfront.Model(path)
+    assert model.keeps_state
+    top = model.topk(batch, k=3)
+    reference = torch.jit.load(str(path))
+    ref = torch.softmax(reference(torch.from_numpy(batch)), 1).topk(3, 1)
+    assert model.run_method("call_count") == reference.call_count() == 1
+    np.testing.assert_array_equal(top.indices, ref.indices.numpy())
+    np.testing.assert_allclose(top.probs, ref.values.numpy(), atol=1e-6)
+
+
 def test_topk_needs_two_dimensional_logits(tmp_path, images):
     model = pyfront.Model(script_and_save(Scalar(), tmp_path / "sum.pt"))
     with pytest.raises(pyfront.InvalidArgumentError, match="2-D"):

@@ -32,6 +32,28 @@ def test_inference_never_imports_torch(resnet18_path):
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
 
 
+def test_only_running_a_model_maps_libtorch(resnet18_path):
+    """`import pyfront`, its exceptions and the parent side of an IsolatedModel map neither
+    libtsrt nor libtorch; the first in-process call does."""
+    code = textwrap.dedent(f"""
+        import numpy as np
+        def mapped():
+            maps = open("/proc/self/maps").read()
+            return "libtorch" in maps or "libtsrt" in maps
+        import pyfront, pyfront.errors
+        assert not mapped(), "import pyfront mapped the native library"
+        with pyfront.IsolatedModel({str(resnet18_path)!r}, timeout=120) as isolated:
+            top = isolated.topk(np.ones((1, 3, 224, 224)))
+        assert not mapped(), "IsolatedModel's parent side mapped the native library"
+        assert (top.indices == pyfront.Model({str(resnet18_path)!r}).topk(
+            np.ones((1, 3, 224, 224))).indices).all()
+        assert mapped()
+        print("ok")
+    """)
+    result = run(sys.executable, "-c", code)
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
 def test_config_flags_agree_between_console_script_and_module():
     for option in ("--cflags", "--libs", "--includedir", "--libdir"):
         script = run(PYFRONT_CLI, "config", option)

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import pyfront
-from pyfront import _tensors
+from pyfront._bindings.tensors import data_pointer
 from pyfront._ffi import ffi
+from pyfront._shared import as_float32_input
 from conftest import reference_topk
 
 
@@ -57,8 +58,8 @@ def test_topk_over_every_class_is_a_full_sort(resnet18_path, resnet18_ref, image
 
 def test_float32_c_contiguous_input_is_not_copied():
     batch = np.zeros((1, 3, 8, 8), np.float32)
-    assert _tensors.as_float32_input(batch) is batch
-    pointer = _tensors.input_pointers(batch)[0]
+    assert as_float32_input(batch) is batch
+    pointer = data_pointer(batch)
     assert int(ffi.cast("uintptr_t", pointer)) == batch.ctypes.data
 
 

@@ -1,0 +1,63 @@
+"""numpy arrays to libtsrt's tensors and back."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._dtypes import BFLOAT16_ABI_NAME, NUMPY_TO_ABI_NAME
+from .._ffi import C, ffi, lib
+
+# numpy dtype <-> tsrt_dtype code, from the one table in _dtypes.
+CODE_OF_DTYPE = {dtype: getattr(C, name) for dtype, name in NUMPY_TO_ABI_NAME.items()}
+DTYPE_OF_CODE = {code: dtype for dtype, code in CODE_OF_DTYPE.items()}
+BFLOAT16 = getattr(C, BFLOAT16_ABI_NAME)
+NOT_A_TENSOR = C.TSRT_DTYPE_UNKNOWN
+
+
+_SHAPES: dict = {}
+
+
+def shape_pointer(shape: tuple):
+    """A C int64 array holding `shape`, cached: the same few shapes recur on every call."""
+    pointer = _SHAPES.get(shape)
+    if pointer is None:
+        pointer = ffi.new("int64_t[]", shape) if shape else ffi.NULL
+        if len(_SHAPES) < 1024:
+            _SHAPES[shape] = pointer
+    return pointer
+
+
+def data_pointer(array: np.ndarray):
+    """A pointer to the array's elements (NULL when it has none), without a copy; `array`
+    must stay alive while the pointer is used."""
+    return ffi.from_buffer(array, require_writable=False) if array.size else ffi.NULL
+
+
+def from_info(info) -> np.ndarray:
+    """A new numpy array holding the tensor that `info` (a tsrt_tensor_info) describes."""
+    code = info.dtype
+    ndim = info.ndim
+    shape = tuple(info.shape[0:ndim]) if ndim else ()
+    if code == BFLOAT16:
+        raw = np.empty(shape, dtype=np.uint16)
+        if info.nbytes:
+            ffi.memmove(ffi.from_buffer(raw), info.data, info.nbytes)
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    result = np.empty(shape, dtype=DTYPE_OF_CODE[code])
+    if info.nbytes:
+        ffi.memmove(ffi.from_buffer(result), info.data, info.nbytes)
+    return result
+
+
+def take(tensor) -> np.ndarray:
+    """Copies a tsrt_tensor handed out by the library into a new numpy array, and frees it."""
+    library = lib()
+    try:
+        info = ffi.new("tsrt_tensor_info *")
+        info.dtype = library.tsrt_tensor_dtype(tensor)
+        info.ndim = library.tsrt_tensor_ndim(tensor)
+        info.shape = library.tsrt_tensor_shape(tensor)
+        info.data = library.tsrt_tensor_data(tensor)
+        info.nbytes = library.tsrt_tensor_nbytes(tensor)
+        return from_info(info)
+    finally:
+        library.tsrt_tensor_free(tensor)

@@ -1,0 +1,43 @@
+"""What Model and IsolatedModel share, without touching the native library: the top-k result
+type, input and argument checks, and reading export metadata."""
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import InvalidArgumentError
+
+
+class TopK(NamedTuple):
+    """The k most probable classes of each row: `indices` (int64) and `probs` (float32),
+    both shaped (N, k), most probable first."""
+
+    indices: np.ndarray
+    probs: np.ndarray
+
+
+def check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidArgumentError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def metadata_of(extra_files: dict) -> dict:
+    """The metadata scripts/export.py stores as the extra file pyfront/meta.json, or {}."""
+    raw = extra_files.get("pyfront/meta.json")
+    return json.loads(raw) if raw else {}
+
+
+def as_float32_input(array) -> np.ndarray:
+    """The input as a C-contiguous float32 array; `array` itself when it already is one, so
+    the shim reads the caller's memory without a copy."""
+    try:
+        converted = np.asarray(array, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise InvalidArgumentError(
+            f"the input cannot be converted to a float32 array: {error}") from None
+    if not converted.flags.c_contiguous:
+        converted = np.ascontiguousarray(converted)
+    return converted
