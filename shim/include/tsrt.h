@@ -7,11 +7,12 @@
  *
  * Conventions, true of every function below unless its comment says otherwise:
  *
- *   - Everything is prefixed `tsrt_` / `TSRT_`. Handles are opaque; each has one constructor
- *     and one free function, and every free function accepts NULL and does nothing with it.
- *   - Fallible functions return `int`: TSRT_OK (0) on success or a negative `tsrt_status`.
- *     On failure, out-parameters are left untouched and `tsrt_last_error()` describes the
- *     problem; no C++ exception ever crosses this boundary.
+ *   - Everything is prefixed `tsrt_` / `TSRT_`. Handles are opaque; each kind has exactly one
+ *     free function (`tsrt_model_free`, `tsrt_options_free`, `tsrt_tensor_free`,
+ *     `tsrt_value_free`), which accepts NULL and does nothing with it.
+ *   - Fallible functions (marked TSRT_NODISCARD) return `int`: TSRT_OK (0) on success or a
+ *     negative `tsrt_status`. On failure, out-parameters are left untouched and
+ *     `tsrt_last_error()` describes the problem; no C++ exception ever crosses this boundary.
  *   - Pointers passed in are borrowed for the duration of the call only, unless stated.
  *   - Objects handed out are owned by the caller and freed with the matching `*_free`.
  *
@@ -38,17 +39,36 @@ extern "C" {
 #  define TSRT_API
 #endif
 
+/* Marks the functions that return a tsrt_status: ignoring it hides failures. */
+#if defined(__GNUC__)
+#  define TSRT_NODISCARD __attribute__((warn_unused_result))
+#else
+#  define TSRT_NODISCARD
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* Versions                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* The ABI this header describes. Raised whenever a function is added or a contract changes;
- * existing functions keep their signatures. */
-#define TSRT_ABI_VERSION 2
+/* The release, the ABI and the shared-object version, written only here: the CMake build and
+ * the Python package read them from this header.
+ *
+ * Compatibility policy. Adding a function, a status code, an enum value or an option raises
+ * TSRT_ABI_VERSION; existing functions keep their signatures and their contracts, so a program
+ * built against an older header runs on a newer library of the same TSRT_SOVERSION. Changing
+ * or removing a contract raises TSRT_SOVERSION (the N in libtsrt.so.N), so that a program
+ * built against the old contract fails to start instead of misbehaving. */
+#define TSRT_VERSION "0.2.0"
+#define TSRT_ABI_VERSION 3
+#define TSRT_SOVERSION 1
 
 /* The ABI version of the library actually loaded. A caller built against this header should
  * check `tsrt_abi_version() >= TSRT_ABI_VERSION` before relying on newer functions. */
 TSRT_API int tsrt_abi_version(void);
+
+/* The release of the library actually loaded, e.g. "0.2.0" (TSRT_VERSION of its build).
+ * Static storage. (ABI 3) */
+TSRT_API const char *tsrt_version(void);
 
 /* The libtorch version the library was built against, e.g. "2.14.1". Static storage; never
  * freed, never NULL. */
@@ -65,7 +85,8 @@ typedef enum tsrt_status {
     TSRT_ERR_IO = -3,               /* the path exists but cannot be read (directory, rights) */
     TSRT_ERR_BAD_MODEL = -4,        /* the bytes are not a loadable TorchScript module */
     TSRT_ERR_DEVICE = -5,           /* unknown device string, or device not available */
-    TSRT_ERR_FORWARD = -6,          /* the model raised while running (e.g. wrong input shape) */
+    TSRT_ERR_FORWARD = -6,          /* a method raised (e.g. wrong input shape), or the warm-up of a
+                                     * load did */
     TSRT_ERR_UNSUPPORTED = -7,      /* the model returned something this call cannot hand back */
     TSRT_ERR_BUFFER_TOO_SMALL = -8, /* a caller buffer is smaller than the result */
     TSRT_ERR_OUT_OF_MEMORY = -9,
@@ -91,7 +112,7 @@ TSRT_API const char *tsrt_status_name(int status);
 
 /* Sets the number of intra-op threads libtorch uses for one operator. Process-wide: it affects
  * every model in the process. n must be >= 1. */
-TSRT_API int tsrt_set_num_threads(int n);
+TSRT_API TSRT_NODISCARD int tsrt_set_num_threads(int n);
 
 /* The number of intra-op threads (>= 1), as set by tsrt_set_num_threads or libtorch's
  * default (one per core). Calls that run at the same time share them: each of n concurrent
@@ -103,7 +124,7 @@ TSRT_API int tsrt_get_num_threads(void);
  * additions, and more), which makes CNNs on x86 CPUs markedly faster. Process-wide, and read
  * when a model's graph is optimised (during warm-up, or on the first calls with a new input
  * shape): on by default from the first load, unless turned off before. (ABI 2) */
-TSRT_API int tsrt_set_fusion(int enable);
+TSRT_API TSRT_NODISCARD int tsrt_set_fusion(int enable);
 TSRT_API int tsrt_get_fusion(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -118,7 +139,7 @@ typedef struct tsrt_options tsrt_options;
 
 /* *out receives a new options object with defaults (device "cpu"); free with
  * tsrt_options_free. */
-TSRT_API int tsrt_options_new(tsrt_options **out);
+TSRT_API TSRT_NODISCARD int tsrt_options_new(tsrt_options **out);
 
 /* Frees an options object. NULL is a no-op. */
 TSRT_API void tsrt_options_free(tsrt_options *options);
@@ -126,36 +147,39 @@ TSRT_API void tsrt_options_free(tsrt_options *options);
 /* Device to load the model onto and run it on: "cpu", "cuda" or "cuda:N". The string is
  * validated here (TSRT_ERR_INVALID_ARGUMENT if malformed) and its availability at load time
  * (TSRT_ERR_DEVICE). `device` is borrowed for the call. */
-TSRT_API int tsrt_options_set_device(tsrt_options *options, const char *device);
+TSRT_API TSRT_NODISCARD int tsrt_options_set_device(tsrt_options *options, const char *device);
 
 /* The largest model file (or buffer) a load accepts, in bytes; 0, the default, means no
  * limit. A larger one fails with TSRT_ERR_TOO_LARGE before any of it is read. (ABI 2) */
-TSRT_API int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t bytes);
+TSRT_API TSRT_NODISCARD int tsrt_options_set_max_file_size(tsrt_options *options, uint64_t bytes);
 
 /* Whether to load the debug records a TorchScript file carries (`*.debug_pkl`: where each
  * scripted line came from in the original Python), which add the original source to error
  * tracebacks. Off by default: libtorch decodes them lazily while formatting an error, and a
  * corrupted record there crashes the process (abort or segfault) where no error can be
  * caught. Turn on only for files you trust. (ABI 2) */
-TSRT_API int tsrt_options_set_debug_info(tsrt_options *options, int enable);
+TSRT_API TSRT_NODISCARD int tsrt_options_set_debug_info(tsrt_options *options, int enable);
 
 /* Freeze a plain (unfrozen) module when loading it, as torch.jit.freeze does: weights become
  * constants, batch norms fold into convolutions, and every method is kept. On by default;
  * never applied to a model that keeps state (see "Threads and state"). Results may differ
  * from the unfrozen module by floating-point rounding. (ABI 2) */
-TSRT_API int tsrt_options_set_freeze(tsrt_options *options, int enable);
+TSRT_API TSRT_NODISCARD int tsrt_options_set_freeze(tsrt_options *options, int enable);
 
-/* Warm-up inside the load: `runs` forward calls (default 3; 0 turns warm-up off) on a float32
- * tensor of zeros of each warm-up shape, so that the graph executor's profiling and
+/* Warm-up inside the load: `runs` forward calls (default 3; 0 turns warm-up off; at most 100)
+ * on a float32 tensor of zeros of each warm-up shape, so that the graph executor's profiling and
  * optimisation for those shapes happen in the load rather than in the first calls. Shapes
  * are added with tsrt_options_add_warmup_shape; without any, those stored in the file's extra
  * file "tsrt/input_shapes" (lines like "1x3x224x224", written by scripts/export.py) are used.
- * tsrt_options_clear_warmup_shapes means "no shapes", the file's included. Never applied to a
- * model that keeps state. A warm-up the model rejects fails the load (TSRT_ERR_FORWARD). */
-TSRT_API int tsrt_options_set_warmup_runs(tsrt_options *options, int runs);
-TSRT_API int tsrt_options_add_warmup_shape(tsrt_options *options, const int64_t *shape,
+ * tsrt_options_clear_warmup_shapes means "no shapes", the file's included. A warm-up shape has
+ * at most 8 dimensions and 2^31 elements (TSRT_ERR_INVALID_ARGUMENT otherwise); a line of the
+ * file's tsrt/input_shapes that does not follow that format (or has a size above 2^20) makes
+ * the load ignore the whole file's shapes, as if it had none. Never applied to a model that
+ * keeps state. A warm-up the model rejects fails the load (TSRT_ERR_FORWARD). */
+TSRT_API TSRT_NODISCARD int tsrt_options_set_warmup_runs(tsrt_options *options, int runs);
+TSRT_API TSRT_NODISCARD int tsrt_options_add_warmup_shape(tsrt_options *options, const int64_t *shape,
                                            size_t ndim);
-TSRT_API int tsrt_options_clear_warmup_shapes(tsrt_options *options);
+TSRT_API TSRT_NODISCARD int tsrt_options_clear_warmup_shapes(tsrt_options *options);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Models                                                                                     */
@@ -167,11 +191,11 @@ typedef struct tsrt_model tsrt_model;
 /* Loads the TorchScript file at `path` (UTF-8), with every extra file stored in it. On success *out receives a model owned by the
  * caller; free it with tsrt_model_free. Errors: TSRT_ERR_NOT_FOUND, TSRT_ERR_IO,
  * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE, TSRT_ERR_TOO_LARGE; the message names the path. */
-TSRT_API int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
+TSRT_API TSRT_NODISCARD int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
 
 /* Loads a TorchScript module from `size` bytes at `data` (the content of a saved file). The
  * bytes are borrowed for the call only and may be freed when it returns. */
-TSRT_API int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *options,
+TSRT_API TSRT_NODISCARD int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *options,
                                     tsrt_model **out);
 
 /* Closes a model: waits for the calls running on it in other threads to finish, then frees
@@ -237,8 +261,8 @@ TSRT_API size_t tsrt_tensor_nbytes(const tsrt_tensor *tensor);
 /* Inference                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Runs `forward` on one float32 input tensor of `ndim` dimensions with sizes `shape[0..ndim)`
- * whose elements lie C-contiguous at `data`. `data` and `shape` are borrowed for the call
+/* Runs `forward` on one float32 input tensor of `ndim` (at most 64) dimensions with sizes
+ * `shape[0..ndim)` whose elements lie C-contiguous at `data`. `data` and `shape` are borrowed for the call
  * only; the library never writes through `data` itself and never keeps it. `data` may be
  * NULL only when the shape has a zero size. forward must return a single tensor; on success
  * *out receives it (copied to host memory, contiguous), owned by the caller.
@@ -246,7 +270,7 @@ TSRT_API size_t tsrt_tensor_nbytes(const tsrt_tensor *tensor);
  * Threads: see "Threads and state" below. Errors:
  * TSRT_ERR_INVALID_ARGUMENT (bad shape or pointers), TSRT_ERR_FORWARD (the model rejected the
  * input or failed), TSRT_ERR_UNSUPPORTED (forward did not return a tensor). */
-TSRT_API int tsrt_model_forward(tsrt_model *model, const float *data, const int64_t *shape,
+TSRT_API TSRT_NODISCARD int tsrt_model_forward(tsrt_model *model, const float *data, const int64_t *shape,
                                 size_t ndim, tsrt_tensor **out);
 
 /* Softmax over the last dimension of a 2-D (N, C) `logits` tensor, then the k largest
@@ -254,13 +278,13 @@ TSRT_API int tsrt_model_forward(tsrt_model *model, const float *data, const int6
  * (class numbers) and `probs`, both caller-owned arrays of at least `capacity` elements.
  * Errors: TSRT_ERR_INVALID_ARGUMENT (not 2-D, not floating point, k < 1 or k > C),
  * TSRT_ERR_BUFFER_TOO_SMALL (capacity < N*k). */
-TSRT_API int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indices,
+TSRT_API TSRT_NODISCARD int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indices,
                                       float *probs, size_t capacity);
 
 /* tsrt_model_forward followed by tsrt_tensor_softmax_topk in one call, without handing the
  * logits out. forward must return a 2-D (N, C) floating-point tensor. If `out_rows` is not
  * NULL it receives N. Same threading rule and errors as the two functions combined. */
-TSRT_API int tsrt_model_topk(tsrt_model *model, const float *data, const int64_t *shape,
+TSRT_API TSRT_NODISCARD int tsrt_model_topk(tsrt_model *model, const float *data, const int64_t *shape,
                              size_t ndim, int64_t k, int64_t *indices, float *probs,
                              size_t capacity, int64_t *out_rows);
 
@@ -305,33 +329,34 @@ typedef enum tsrt_value_kind {
 TSRT_API void tsrt_value_free(tsrt_value *value);
 
 /* Scalars. *out receives a new value owned by the caller. A bool is 0 for false, else true. */
-TSRT_API int tsrt_value_none(tsrt_value **out);
-TSRT_API int tsrt_value_int(int64_t v, tsrt_value **out);
-TSRT_API int tsrt_value_float(double v, tsrt_value **out);
-TSRT_API int tsrt_value_bool(int v, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_none(tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_int(int64_t v, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_float(double v, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_bool(int v, tsrt_value **out);
 
 /* A string of `size` bytes (UTF-8, may contain NUL), copied. */
-TSRT_API int tsrt_value_string(const char *data, size_t size, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_string(const char *data, size_t size, tsrt_value **out);
 
 /* Flags of tsrt_value_tensor. */
 #define TSRT_TENSOR_BORROW 0u /* reference the caller's memory, no copy */
 #define TSRT_TENSOR_COPY 1u   /* copy the elements into memory of the library's */
 
-/* A tensor of `dtype` with sizes shape[0..ndim) whose elements lie C-contiguous at `data`.
+/* A tensor of `dtype` with sizes shape[0..ndim) (ndim at most 64; the element count and byte
+ * size must fit in int64) whose elements lie C-contiguous at `data`.
  * With TSRT_TENSOR_BORROW the value references `data` without copying: the memory must stay
  * valid until the value is freed, and a model that modifies its input in place writes into
  * it (as torch.from_numpy does in Python). Results of calls never reference it. `shape` is
  * borrowed for this call only. `data` may be NULL only when the shape has a zero size. */
-TSRT_API int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape,
+TSRT_API TSRT_NODISCARD int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape,
                                size_t ndim, unsigned flags, tsrt_value **out);
 
 /* Containers of `count` items; the item handles stay owned by the caller. A list's element
  * type is its items' common type (Any when they have none, and for an empty list: a method's
  * schema then gives it its type). Dict keys must all be of one type among str, int, float,
  * bool and Tensor; the dict keeps the given order. */
-TSRT_API int tsrt_value_tuple(tsrt_value *const *items, size_t count, tsrt_value **out);
-TSRT_API int tsrt_value_list(tsrt_value *const *items, size_t count, tsrt_value **out);
-TSRT_API int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values, size_t count,
+TSRT_API TSRT_NODISCARD int tsrt_value_tuple(tsrt_value *const *items, size_t count, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_list(tsrt_value *const *items, size_t count, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values, size_t count,
                              tsrt_value **out);
 
 /* What a value holds; TSRT_VALUE_OTHER for NULL. */
@@ -342,24 +367,24 @@ TSRT_API tsrt_value_kind tsrt_value_get_kind(const tsrt_value *value);
 TSRT_API const char *tsrt_value_type(const tsrt_value *value);
 
 /* Scalar accessors: TSRT_ERR_INVALID_ARGUMENT when the value is of another kind. */
-TSRT_API int tsrt_value_get_int(const tsrt_value *value, int64_t *out);
-TSRT_API int tsrt_value_get_float(const tsrt_value *value, double *out);
-TSRT_API int tsrt_value_get_bool(const tsrt_value *value, int *out);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_int(const tsrt_value *value, int64_t *out);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_float(const tsrt_value *value, double *out);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_bool(const tsrt_value *value, int *out);
 
 /* The string's bytes and size, owned by the value (NUL-terminated for convenience). */
-TSRT_API int tsrt_value_get_string(const tsrt_value *value, const char **data, size_t *size);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_string(const tsrt_value *value, const char **data, size_t *size);
 
 /* A tensor value as a new host, contiguous tsrt_tensor owned by the caller. */
-TSRT_API int tsrt_value_get_tensor(const tsrt_value *value, tsrt_tensor **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_tensor(const tsrt_value *value, tsrt_tensor **out);
 
 /* The number of items of a tuple, list or dict; 0 for any other value or NULL. */
 TSRT_API size_t tsrt_value_length(const tsrt_value *value);
 
 /* Item `index` of a tuple or list, as a new value owned by the caller. */
-TSRT_API int tsrt_value_get_item(const tsrt_value *value, size_t index, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_item(const tsrt_value *value, size_t index, tsrt_value **out);
 
 /* Entry `index` of a dict, in the dict's order, as two new values owned by the caller. */
-TSRT_API int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsrt_value **key,
+TSRT_API TSRT_NODISCARD int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsrt_value **key,
                                       tsrt_value **item);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -381,7 +406,7 @@ typedef struct tsrt_tensor_info {
  * as a value, owned by the caller; when it is a tensor, *info describes it in host memory,
  * else info->dtype is TSRT_DTYPE_UNKNOWN and the value is read with the accessors. Same
  * errors and threading as tsrt_model_run_method. */
-TSRT_API int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
+TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
                                    tsrt_dtype dtype, const int64_t *shape, size_t ndim,
                                    tsrt_value **out, tsrt_tensor_info *info);
 
@@ -391,7 +416,7 @@ TSRT_API int tsrt_model_run_tensor(tsrt_model *model, const char *name, const vo
  * result, owned by the caller. `args` are borrowed for the call. Errors:
  * TSRT_ERR_NO_SUCH_NAME (no such method), TSRT_ERR_INVALID_ARGUMENT (wrong number or types
  * of arguments; the message quotes the schema), TSRT_ERR_FORWARD (the method raised). */
-TSRT_API int tsrt_model_run_method(tsrt_model *model, const char *name,
+TSRT_API TSRT_NODISCARD int tsrt_model_run_method(tsrt_model *model, const char *name,
                                    tsrt_value *const *args, size_t nargs, tsrt_value **out);
 
 /* The model's methods: their number, and name `index` (NULL when out of range). Names are
@@ -401,7 +426,7 @@ TSRT_API const char *tsrt_model_method_name(const tsrt_model *model, size_t inde
 
 /* The schema of method `name`, e.g. "forward(__torch__.M self, Tensor x, int n=2) -> Tensor".
  * Owned by the model. TSRT_ERR_NO_SUCH_NAME for an unknown method. */
-TSRT_API int tsrt_model_method_schema(const tsrt_model *model, const char *name,
+TSRT_API TSRT_NODISCARD int tsrt_model_method_schema(const tsrt_model *model, const char *name,
                                       const char **out);
 
 /* The extra files stored in the model file (`_extra_files` of torch.jit.save): their number,
@@ -409,7 +434,7 @@ TSRT_API int tsrt_model_method_schema(const tsrt_model *model, const char *name,
  * by the model; TSRT_ERR_NO_SUCH_NAME when absent). */
 TSRT_API size_t tsrt_model_extra_file_count(const tsrt_model *model);
 TSRT_API const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index);
-TSRT_API int tsrt_model_extra_file(const tsrt_model *model, const char *name,
+TSRT_API TSRT_NODISCARD int tsrt_model_extra_file(const tsrt_model *model, const char *name,
                                    const void **data, size_t *size);
 
 /* How the model runs, as flags: TSRT_RUN_FROZEN when its weights are constants (frozen by

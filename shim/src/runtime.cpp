@@ -14,6 +14,8 @@ extern "C" {
 
 int tsrt_abi_version(void) { return TSRT_ABI_VERSION; }
 
+const char *tsrt_version(void) { return TSRT_VERSION; }
+
 const char *tsrt_libtorch_version(void) { return TORCH_VERSION; }
 
 int tsrt_set_num_threads(int n) {
