@@ -7,9 +7,11 @@ widened to float32 (exact: bfloat16 is the top half of a float32).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-NUMPY_TO_ABI_NAME = {
+NUMPY_TO_ABI_NAME: dict[np.dtype[Any], str] = {
     np.dtype(np.float32): "TSRT_DTYPE_FLOAT32",
     np.dtype(np.float64): "TSRT_DTYPE_FLOAT64",
     np.dtype(np.float16): "TSRT_DTYPE_FLOAT16",
@@ -23,4 +25,4 @@ NUMPY_TO_ABI_NAME = {
 BFLOAT16_ABI_NAME = "TSRT_DTYPE_BFLOAT16"
 
 # The dtypes a numpy array can have when it crosses (in either direction).
-NUMPY_DTYPES = tuple(NUMPY_TO_ABI_NAME)
+NUMPY_DTYPES: tuple[np.dtype[Any], ...] = tuple(NUMPY_TO_ABI_NAME)

@@ -14,15 +14,16 @@ from types import SimpleNamespace
 from cffi import FFI
 
 from . import _header
-from ._paths import HEADER_PATH, library_path
+from ._paths import header_path, library_path
 
 
 def _read_declarations() -> _header.Declarations:
+    path = header_path()
     try:
-        text = HEADER_PATH.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError:
         raise ImportError(
-            f"pyfront: {HEADER_PATH} is missing: the package was not built; run "
+            f"pyfront: {path} is missing: the package was not built; run "
             f"'bash scripts/setup.sh' in a checkout, or 'pip install --no-build-isolation .'"
         ) from None
     return _header.parse(text)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from . import _wire, errors
 from .model import Model
 
 
 def serve(stdin, stdout) -> int:
-    model = None
+    model: Model | None = None
     while True:
         try:
             request = _wire.receive(stdin)
         except EOFError:
             return 0
         kind = request["kind"]
+        reply: dict[str, Any]
         try:
+            if kind != "load" and model is None:
+                raise errors.ModelClosedError("no model is loaded in this worker")
             if kind == "load":
                 model = Model(request["source"], **request["options"])
                 reply = {"kind": "ok", "value": {
@@ -26,13 +30,13 @@ def serve(stdin, stdout) -> int:
                     "extra_files": model.extra_files,
                     "parameter_count": model.parameter_count, "keeps_state": model.keeps_state,
                     "frozen": model.frozen, "fused": model.fused}}
-            elif kind == "call":
+            elif kind == "call" and model is not None:
                 reply = {"kind": "ok",
                          "value": model.run_method(request["method"], *request["args"])}
-            elif kind == "topk":
+            elif kind == "topk" and model is not None:
                 top = model.topk(request["array"], request["k"])
                 reply = {"kind": "ok", "value": (top.indices, top.probs)}
-            elif kind == "close":
+            elif kind == "close" and model is not None:
                 model.close()
                 _wire.send(stdout, {"kind": "ok", "value": None})
                 return 0

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import numpy as np
 
 from ._dtypes import NUMPY_DTYPES
 
-_DTYPES = {dtype.str: dtype for dtype in NUMPY_DTYPES}
+_DTYPES: dict[str, np.dtype[Any]] = {dtype.str: dtype for dtype in NUMPY_DTYPES}
 _LENGTH = struct.Struct("<Q")
 MAX_MESSAGE = 1 << 34  # 16 GiB: a corrupted length must not become an allocation
 
@@ -55,7 +56,7 @@ def _decode(node, buffers: list):
         return [_decode(v, buffers) for v in node]
     if isinstance(node, dict):
         if "__array__" in node:
-            dtype = _DTYPES.get(node.get("dtype"))
+            dtype = _DTYPES.get(str(node.get("dtype")))
             index, shape = node["__array__"], node.get("shape")
             if dtype is None or not isinstance(index, int) or not 0 <= index < len(buffers) \
                     or not isinstance(shape, list) \

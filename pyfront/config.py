@@ -1,21 +1,21 @@
 """Compiler and linker flags for C programs that use libtsrt from this package."""
 from __future__ import annotations
 
-from ._paths import INCLUDE_DIR, LIBRARY_DIR
+from ._paths import include_dir, library_dir
 
 
 def includedir() -> str:
-    return str(INCLUDE_DIR)
+    return str(include_dir())
 
 
 def libdir() -> str:
-    return str(LIBRARY_DIR)
+    return str(library_dir())
 
 
 def cflags() -> str:
-    return f"-I{INCLUDE_DIR}"
+    return f"-I{include_dir()}"
 
 
 def libs() -> str:
     # The rpath lets the program find libtsrt where it is; libtsrt finds libtorch itself.
-    return f"-L{LIBRARY_DIR} -Wl,-rpath,{LIBRARY_DIR} -ltsrt"
+    return f"-L{library_dir()} -Wl,-rpath,{library_dir()} -ltsrt"

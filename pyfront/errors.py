@@ -29,7 +29,7 @@ class ModelNotFoundError(ModelLoadError, FileNotFoundError):
         self.strerror = message
 
     def __str__(self) -> str:  # OSError's "[Errno 2] ..." format would hide the message
-        return self.strerror
+        return str(self.strerror)
 
 
 class InvalidArgumentError(PyfrontError, ValueError):

@@ -69,6 +69,7 @@ class IsolatedModel:
             process = self._process
             try:
                 _wire.send(process.stdin, message)
+                assert process.stdin is not None and process.stdout is not None
                 ready, _, _ = select.select([process.stdout], [], [], self._timeout)
                 if not ready:
                     self._kill()
@@ -83,7 +84,7 @@ class IsolatedModel:
                     f"the worker process running the model died ({reason}): {error}"
                 ) from None
         if reply["kind"] == "error":
-            raise _ERRORS.get(reply.get("type"), errors.PyfrontError)(str(reply["message"]))
+            raise _ERRORS.get(str(reply.get("type")), errors.PyfrontError)(str(reply["message"]))
         return reply["value"]
 
     def _kill(self):

@@ -36,8 +36,9 @@ def open_rgb(path):
     greyscale keep their top 8 bits; alpha is dropped; palettes are expanded."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        image.load()
+    with Image.open(path) as opened:
+        opened.load()
+        image: Image.Image = opened
         if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
             image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
         elif image.mode in ("I", "F"):
@@ -51,7 +52,8 @@ def preprocess(image, spec: Preprocessing = Preprocessing()) -> np.ndarray:
     """A (3, crop_h, crop_w) float32 array from a Pillow RGB image."""
     from PIL import Image
 
-    filters = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
+    modes = Image.Resampling
+    filters = {"bilinear": modes.BILINEAR, "bicubic": modes.BICUBIC, "nearest": modes.NEAREST}
     width, height = image.size
     # As torchvision's resize to one size: the shorter side becomes `resize`, the other
     # scales with it, truncated.
@@ -59,7 +61,7 @@ def preprocess(image, spec: Preprocessing = Preprocessing()) -> np.ndarray:
         size = (spec.resize, int(spec.resize * height / width))
     else:
         size = (int(spec.resize * width / height), spec.resize)
-    resized = image.resize(size, filters.get(spec.interpolation, Image.BILINEAR))
+    resized = image.resize(size, filters.get(spec.interpolation, modes.BILINEAR))
     pixels = np.asarray(resized, dtype=np.uint8)
     crop_h, crop_w = spec.crop
     top = int(round((size[1] - crop_h) / 2.0))

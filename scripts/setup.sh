@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine, and brings an existing checkout up to date:
 #   .venv/            Python environment with requirements.txt (torch supplies libtorch)
-#   build/            CMake build of libtsrt and ts-infer
-#   pyfront/lib/      libtsrt inside the package (editable install of pyfront)
+#   build/            the developer CMake build: libtsrt, ts-infer, tsrt-bench, the C tests
+#   .venv/.../pyfront  pyfront installed in editable mode, with libtsrt and tsrt.h beside it
 # Safe to run again: each step is skipped or incremental when already done.
 set -euo pipefail
 
@@ -47,7 +47,13 @@ if ! command -v cmake >/dev/null 2>&1 && [ ! -x "$VENV/bin/cmake" ]; then
 fi
 export PATH="$VENV/bin:$PATH"
 
-log "building libtsrt and ts-infer (build/), installing pyfront (editable)"
-"$PY" -m pip install --quiet --no-build-isolation --use-pep517 --no-deps -e .
+# One CMake build serves both: scikit-build-core configures shim/ in build/ with the tools and
+# C tests switched on, and installs the package's part (libtsrt, tsrt.h) for the editable
+# install. A plain `pip install .` builds only the library, in a temporary folder.
+log "building libtsrt, ts-infer and the C tests (build/), installing pyfront (editable)"
+"$PY" -m pip install --quiet --no-build-isolation --no-deps -e . \
+    --config-settings=build-dir=build \
+    --config-settings=cmake.define.TSRT_BUILD_TOOLS=ON \
+    --config-settings=cmake.define.TSRT_BUILD_TESTS=ON
 
 "$PY" -c "import pyfront; print('[setup] ready: pyfront', pyfront.__version__, 'on libtorch', pyfront.libtorch_version())" >&2

@@ -9,6 +9,8 @@ numpy scalars count as the Python scalar of their kind. bfloat16 tensors come ba
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._ffi import C, ffi, lib
@@ -19,7 +21,7 @@ from .tensors import BFLOAT16, CODE_OF_DTYPE, data_pointer, shape_pointer, take
 _INT64 = np.iinfo(np.int64)
 
 
-def dtype_code(dtype: np.dtype) -> int:
+def dtype_code(dtype: np.dtype[Any]) -> int:
     """The tsrt_dtype code of a numpy dtype (either byte order), or InvalidArgumentError."""
     code = CODE_OF_DTYPE.get(dtype.newbyteorder("=") if dtype.byteorder == ">" else dtype)
     if code is None and dtype.name == "bfloat16":  # ml_dtypes' bfloat16, if the caller has it
