@@ -18,37 +18,33 @@ constexpr size_t kMaxRank = 64;
 
 namespace tsrt {
 
+namespace {
+
+// This ABI's element types and libtorch's: the one table of them in C++.
+struct DtypePair {
+    tsrt_dtype abi;
+    c10::ScalarType torch;
+};
+constexpr DtypePair kDtypes[] = {
+    {TSRT_DTYPE_FLOAT32, c10::kFloat}, {TSRT_DTYPE_FLOAT64, c10::kDouble},
+    {TSRT_DTYPE_FLOAT16, c10::kHalf},  {TSRT_DTYPE_BFLOAT16, c10::kBFloat16},
+    {TSRT_DTYPE_INT64, c10::kLong},    {TSRT_DTYPE_INT32, c10::kInt},
+    {TSRT_DTYPE_INT16, c10::kShort},   {TSRT_DTYPE_INT8, c10::kChar},
+    {TSRT_DTYPE_UINT8, c10::kByte},    {TSRT_DTYPE_BOOL, c10::kBool},
+};
+
+}  // namespace
+
 tsrt_dtype to_abi_dtype(c10::ScalarType type) noexcept {
-    switch (type) {
-        case c10::kFloat: return TSRT_DTYPE_FLOAT32;
-        case c10::kDouble: return TSRT_DTYPE_FLOAT64;
-        case c10::kHalf: return TSRT_DTYPE_FLOAT16;
-        case c10::kBFloat16: return TSRT_DTYPE_BFLOAT16;
-        case c10::kLong: return TSRT_DTYPE_INT64;
-        case c10::kInt: return TSRT_DTYPE_INT32;
-        case c10::kShort: return TSRT_DTYPE_INT16;
-        case c10::kChar: return TSRT_DTYPE_INT8;
-        case c10::kByte: return TSRT_DTYPE_UINT8;
-        case c10::kBool: return TSRT_DTYPE_BOOL;
-        default: return TSRT_DTYPE_UNKNOWN;
-    }
+    for (const DtypePair &pair : kDtypes)
+        if (pair.torch == type) return pair.abi;
+    return TSRT_DTYPE_UNKNOWN;
 }
 
 c10::ScalarType from_abi_dtype(int dtype) {
-    switch (dtype) {
-        case TSRT_DTYPE_FLOAT32: return c10::kFloat;
-        case TSRT_DTYPE_FLOAT64: return c10::kDouble;
-        case TSRT_DTYPE_FLOAT16: return c10::kHalf;
-        case TSRT_DTYPE_BFLOAT16: return c10::kBFloat16;
-        case TSRT_DTYPE_INT64: return c10::kLong;
-        case TSRT_DTYPE_INT32: return c10::kInt;
-        case TSRT_DTYPE_INT16: return c10::kShort;
-        case TSRT_DTYPE_INT8: return c10::kChar;
-        case TSRT_DTYPE_UINT8: return c10::kByte;
-        case TSRT_DTYPE_BOOL: return c10::kBool;
-        default:
-            fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
-    }
+    for (const DtypePair &pair : kDtypes)
+        if (pair.abi == dtype) return pair.torch;
+    fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
 }
 
 at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape,
