@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._batch import as_batch, declared_input_ranks
 from ._ffi import ffi, lib
 from ._tensors import as_float32_input, input_pointers, shape_pointer, take_tensor_info
 from ._values import ValueBuilder, dtype_code_or_none, take_value
@@ -108,6 +109,7 @@ class Model:
         self._closed = False
         self.device = ffi.string(lib.tsrt_model_device(self._handle)).decode()
         self._extra_files = self._read_extra_files()
+        self._input_ranks = declared_input_ranks(self._extra_files)
 
     # -- calling ----------------------------------------------------------------------------
 
@@ -155,8 +157,9 @@ class Model:
 
     def topk(self, array, k: int = 5) -> TopK:
         """forward, softmax over the classes and the k most probable, computed in C++. The
-        model must return (N, C) logits."""
-        array = as_float32_input(array)
+        model must return (N, C) logits. `array` is a batch, or a single example such as one
+        CHW image (see pyfront/_batch.py), which gives a batch of one: (1, k) results."""
+        array = as_batch(as_float32_input(array), self._input_ranks)
         k = _check_k(k)
         rows = array.shape[0] if array.ndim else 1
         indices = np.empty((rows, k), dtype=np.int64)
@@ -215,8 +218,9 @@ class Model:
 
     @property
     def parameter_count(self) -> int:
-        """The number of parameter elements, submodules included, as the file stores them
-        (0 for a file frozen at export, whose weights are constants, as in torch)."""
+        """The number of parameter elements, submodules included, as
+        sum(p.numel() for p in module.parameters()) gives before freezing: for a frozen file,
+        whose weights are constants, the count export recorded (0 if none is recorded)."""
         return lib.tsrt_model_parameter_count(self._live_handle())
 
     @property
