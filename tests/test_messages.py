@@ -93,6 +93,7 @@ def test_an_onnx_model_says_so(tmp_path):
 def test_the_command_line_and_c_give_the_library_message(checkpoints):
     path = checkpoints / "state_dict.pth"
     expected = str(load_error(path))
+    assert "it is a PyTorch checkpoint" in expected
     for command in ("info", "classify"):
         args = ("info", path) if command == "info" else ("classify", "x.jpg", "--model", path)
         result = run(PYFRONT, *args)
