@@ -1,4 +1,6 @@
-"""The `pyfront` command line: classify images, describe a model file, print link flags."""
+"""The `pyfront` command line: classify images, describe a model file, export a torchvision
+classifier, print link flags. Errors are one message; `--debug` adds Python tracebacks and
+loads models with debug info (TorchScript tracebacks in the model's errors)."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +27,7 @@ def _classify(args) -> int:
     if args.k < 1 or args.batch_size < 1:
         args.parser.error("--k and --batch-size must be at least 1")
     try:
-        model = Model(args.model)
+        model = Model(args.model, debug_info=args.debug)
     except PyfrontError as error:
         print(f"pyfront classify: {error}", file=sys.stderr)
         return 2
@@ -97,8 +99,10 @@ def _info(args) -> int:
     for name, schema in info["methods"].items():
         print(f"  {schema}")
     print("extra files")
-    for name, size in info["extra_files"].items() or [("(none)", 0)]:
+    for name, size in info["extra_files"].items():
         print(f"  {name} ({size:,} bytes)")
+    if not info["extra_files"]:
+        print("  (none)")
     if meta:
         print("metadata")
         for key, value in info["metadata"].items():
@@ -107,10 +111,22 @@ def _info(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import run
+
+    return run(args, "pyfront export")
+
+
+def _add_debug(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks (Python's, and TorchScript's in model errors)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyfront",
         description="Run TorchScript models through libtsrt, without importing torch.")
+    _add_debug(parser, False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -133,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="progress bar on stderr (default: when stderr is a terminal "
                                "and there is more than one batch)")
+    _add_debug(classify, argparse.SUPPRESS)  # after the command too; the top-level one else
     classify.set_defaults(handler=_classify, parser=classify)
 
     info = commands.add_parser(
@@ -141,7 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "parameter count, size, and the libtorch version it will run on.")
     info.add_argument("model", metavar="FILE", help="TorchScript file")
     info.add_argument("--json", action="store_true", help="print JSON")
+    _add_debug(info, argparse.SUPPRESS)
     info.set_defaults(handler=_info, parser=info)
+
+    from .export import __doc__ as export_doc, add_arguments as add_export_arguments
+
+    export = commands.add_parser(
+        "export", help="export a torchvision classifier to a TorchScript file (needs torch)",
+        description=export_doc.split("\n\n")[0] + " Imports torch and torchvision, which "
+                    "only this command needs.")
+    add_export_arguments(export)
+    _add_debug(export, argparse.SUPPRESS)
+    export.set_defaults(handler=_export, parser=export)
 
     cfg = commands.add_parser(
         "config", help="print flags to compile and link C programs against libtsrt",
@@ -157,7 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - one message, not a traceback, unless --debug
+        if args.debug:
+            raise
+        print(f"pyfront {args.command}: {type(error).__name__}: {error}\n"
+              f"(pyfront --debug {args.command} ... shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import os
 import threading
 from collections import OrderedDict
 
-from ._shared import TopK, as_float32_input
+from ._shared import TopK
 from .model import Model
 
 # Models loaded by path, most recently used last, each with the file signature it was loaded
@@ -52,11 +52,9 @@ def infer(model, array, k: int = 5) -> TopK:
 
     `model` is a path to a TorchScript file (loaded once, and reloaded when the file changes)
     or a Model. `array` is a batch (N, C, H, W) or a single image (C, H, W), anything numpy
-    can turn into float32. Returns TopK(indices, probs), both shaped (N, k).
+    can turn into float32, as Model.topk takes it. Returns TopK(indices, probs), both shaped
+    (N, k); (1, k) for a single image.
     """
     if not isinstance(model, Model):
         model = _cached_model(model)
-    array = as_float32_input(array)
-    if array.ndim == 3:
-        array = array[None]  # a single CHW image is a batch of one
     return model.topk(array, k)

@@ -42,6 +42,7 @@ class IsolatedModel:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._closed = False
+        self._stopped = ""  # why the worker was stopped, for the calls that come after
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path = None
             wire_source = bytes(source)
@@ -64,22 +65,23 @@ class IsolatedModel:
 
     def _request(self, message: dict):
         with self._lock:
-            if self._closed:
-                raise errors.ModelClosedError("the model is closed")
+            self._check_open()
             process = self._process
             try:
                 _wire.send(process.stdin, message)
                 assert process.stdin is not None and process.stdout is not None
                 ready, _, _ = select.select([process.stdout], [], [], self._timeout)
                 if not ready:
-                    self._kill()
+                    self._kill(f"its worker process was stopped after the model did not "
+                               f"answer within {self._timeout} s")
                     raise ModelCrashedError(
                         f"the model did not answer within {self._timeout} s; its worker "
                         f"process was stopped")
                 reply = _wire.receive(process.stdout)
             except (EOFError, BrokenPipeError, _wire.WireError) as error:
-                code = self._kill()
+                code = self._kill("its worker process died")
                 reason = f"killed by signal {-code}" if code and code < 0 else f"exit {code}"
+                self._stopped = f"its worker process died ({reason})"
                 raise ModelCrashedError(
                     f"the worker process running the model died ({reason}): {error}"
                 ) from None
@@ -87,8 +89,9 @@ class IsolatedModel:
             raise _ERRORS.get(str(reply.get("type")), errors.PyfrontError)(str(reply["message"]))
         return reply["value"]
 
-    def _kill(self):
+    def _kill(self, why: str):
         self._closed = True
+        self._stopped = why
         self._process.kill()
         return self._process.wait()
 
@@ -146,6 +149,10 @@ class IsolatedModel:
         return self._facts["fused"]
 
     def _check_open(self):
+        if self._closed and self._stopped:
+            raise errors.ModelClosedError(
+                f"the model is closed: {self._stopped}; create a new IsolatedModel to run it "
+                f"again")
         if self._closed:
             raise errors.ModelClosedError("the model is closed")
 

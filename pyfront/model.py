@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 
+from ._batch import as_batch, declared_input_ranks
 from ._bindings import model as _native
 from ._bindings.options import new_options
 from ._bindings.values import lendable_dtype_code
@@ -49,6 +50,7 @@ class Model:
         self._closed = False
         self.device = _native.device(self._handle)
         self._extra_files = _native.extra_files(self._handle)
+        self._input_ranks = declared_input_ranks(self._extra_files)
 
     # -- calling ----------------------------------------------------------------------------
 
@@ -76,9 +78,12 @@ class Model:
 
     def topk(self, array: Any, k: int = 5) -> TopK:
         """forward once, then softmax over the classes and the k most probable of each row,
-        computed in C++. The model must return (N, C) logits."""
+        computed in C++. The model must return (N, C) logits. `array` is a batch, or a single
+        example such as one CHW image (see pyfront/_batch.py), which gives a batch of one:
+        (1, k) results."""
         k = check_k(k)
-        indices, probs = _native.topk(self._handle, as_float32_input(array), k)
+        array = as_batch(as_float32_input(array), self._input_ranks)
+        indices, probs = _native.topk(self._handle, array, k)
         return TopK(indices, probs)
 
     # -- introspection ----------------------------------------------------------------------
@@ -103,8 +108,9 @@ class Model:
 
     @property
     def parameter_count(self) -> int:
-        """The number of parameter elements, submodules included, as the file stores them
-        (0 for a file frozen at export, whose weights are constants, as in torch)."""
+        """The number of parameter elements, submodules included, as
+        sum(p.numel() for p in module.parameters()) gives before freezing: for a frozen file,
+        whose weights are constants, the count export recorded (0 if none is recorded)."""
         return _native.parameter_count(self._live_handle())
 
     @property

@@ -32,10 +32,23 @@ if [ ! -x "$PY" ]; then
     python3 -m venv "$VENV"
 fi
 
+# PyPI's torch wheel for Linux carries CUDA: with it the venv takes about 5.5 GB, 3.2 GB of
+# that NVIDIA libraries, on machines without a GPU too. TORCH_INDEX_URL names an index with
+# other builds of the same torch, e.g. the CPU-only one:
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu bash scripts/setup.sh
 stamp="$VENV/.requirements.sha256"
-wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+wanted="$(sha256sum requirements.txt | cut -d' ' -f1)${TORCH_INDEX_URL:+ $TORCH_INDEX_URL}"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    log "installing requirements.txt (torch is large: about a minute from a local mirror)"
+    if [ -n "${TORCH_INDEX_URL:-}" ]; then
+        log "installing torch and torchvision from $TORCH_INDEX_URL"
+        # shellcheck disable=SC2046  # one argument per pinned requirement
+        "$PY" -m pip install --quiet --index-url "$TORCH_INDEX_URL" \
+            $(grep -E '^(torch|torchvision)==' requirements.txt)
+    else
+        log "installing requirements.txt: the venv will take about 5.5 GB, 3.2 GB of it the"
+        log "  NVIDIA libraries of PyPI's torch wheel (which carries CUDA); for a CPU-only torch"
+        log "  run: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu bash scripts/setup.sh"
+    fi
     "$PY" -m pip install --quiet -r requirements.txt
     echo "$wanted" > "$stamp"
 fi

@@ -66,6 +66,22 @@ def test_preprocessing_equals_torchvision(image_files):
         assert np.abs(ours - reference).max() <= 1e-6, path.name
 
 
+def test_16_bit_images_are_scaled_where_convert_rgb_clips(image_files):
+    """What the README says of 16-bit files: pyfront keeps each pixel's top 8 bits (as the
+    reference above feeds torchvision), while Pillow's convert("RGB") clips to 255."""
+    deep = next(path for path, _ in image_files if path.name == "deep.png")
+    with Image.open(deep) as image:
+        assert image.mode.startswith("I;16")
+        values = np.asarray(image)
+        clipped = np.asarray(image.convert("RGB"))
+    ours = np.asarray(open_rgb(deep))
+    np.testing.assert_array_equal(ours[..., 0], values >> 8)
+    np.testing.assert_array_equal(clipped[..., 0], np.minimum(values, 255))
+    assert (clipped == 255).mean() > 0.99  # random 16-bit values: almost all white
+    pipeline = TRANSFORMS(Image.open(deep).convert("RGB")).numpy()
+    assert np.abs(preprocess(open_rgb(deep)) - pipeline).max() > 1.0
+
+
 def test_top_k_equals_torch_on_torchvision_preprocessing(image_files, resnet18_path,
                                                          resnet18_ref):
     model = pyfront.Model(resnet18_path)

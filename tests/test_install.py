@@ -68,6 +68,19 @@ def test_pkg_config_agrees_with_pyfront_config(prefix):
     assert shape(ours_c) == shape(cflags) and shape(ours_l) == shape(libs)
 
 
+@pytest.mark.skipif(shutil.which("pkg-config") is None, reason="pkg-config not installed")
+def test_pkg_config_paths_are_clean_and_follow_a_moved_prefix(prefix, tmp_path):
+    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
+    flags = run("pkg-config", "--cflags", "--libs", "tsrt", env=env).stdout.split()
+    assert flags == [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib",
+                     "-ltsrt"]
+    moved = tmp_path / "moved"
+    shutil.copytree(prefix / "lib" / "pkgconfig", moved / "lib" / "pkgconfig")
+    env = dict(os.environ, PKG_CONFIG_PATH=str(moved / "lib" / "pkgconfig"))
+    flags = run("pkg-config", "--define-prefix", "--cflags", "tsrt", env=env).stdout.split()
+    assert flags == [f"-I{moved}/include"]
+
+
 def test_runtime_abi_check_matches_the_header(prefix):
     version = int(re.search(r"#define TSRT_ABI_VERSION (\d+)",
                             (prefix / "include" / "tsrt.h").read_text()).group(1))

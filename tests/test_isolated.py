@@ -62,3 +62,8 @@ def test_a_model_that_never_returns_is_stopped(tmp_path):
     with pytest.raises(pyfront.ModelCrashedError, match="did not answer"):
         isolated.forward(np.zeros(3, np.float32))
     assert isolated.closed
+    with pytest.raises(pyfront.ModelClosedError) as caught:  # later calls say why
+        isolated.forward(np.zeros(3, np.float32))
+    assert str(caught.value) == ("the model is closed: its worker process was stopped after "
+                                 "the model did not answer within 10 s; create a new "
+                                 "IsolatedModel to run it again")

@@ -108,6 +108,27 @@ def test_c_program_built_with_config_flags_runs(tmp_path, resnet18_path):
     assert [int(v) for v in result.stdout.split()] == expected.tolist()
 
 
+def test_readme_c_build_command_works_without_an_activated_venv(tmp_path):
+    """The README's From C command, run as written from the repository root by a shell whose
+    PATH does not hold the venv (setup.sh never activates it)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## From C"):readme.index("## Use from other languages")]
+    command = next(line for line in section.splitlines() if line.startswith("cc "))
+    assert "$(.venv/bin/pyfront config --cflags)" in command, command
+    root = tmp_path / "checkout"
+    (root / ".venv" / "bin").mkdir(parents=True)
+    os.symlink(PYFRONT_CLI, root / ".venv" / "bin" / "pyfront")
+    (root / "prog.c").write_text(textwrap.dedent("""
+        #include <stdio.h>
+        #include "tsrt.h"
+        int main(void) { printf("%d\\n", tsrt_abi_version()); return 0; }
+    """))
+    env = dict(os.environ, PATH="/usr/bin:/bin")
+    built = run("bash", "-c", command, cwd=root, env=env)
+    assert built.returncode == 0, built.stderr
+    assert run(root / "prog").stdout.strip() == str(pyfront.abi_version())
+
+
 def test_non_editable_install_puts_the_library_in_the_package(tmp_path, resnet18_path,
                                                              resnet18_ref):
     """`pip install .` builds only the library, in a temporary folder (the checkout's build/

@@ -157,7 +157,8 @@ TSRT_API TSRT_NODISCARD int tsrt_options_set_max_file_size(tsrt_options *options
  * scripted line came from in the original Python), which add the original source to error
  * tracebacks. Off by default: libtorch decodes them lazily while formatting an error, and a
  * corrupted record there crashes the process (abort or segfault) where no error can be
- * caught. Turn on only for files you trust. (ABI 2) */
+ * caught. Turn on only for files you trust. With it on, the message of a failing call ends
+ * with the TorchScript traceback; without, it is the cause alone. (ABI 2) */
 TSRT_API TSRT_NODISCARD int tsrt_options_set_debug_info(tsrt_options *options, int enable);
 
 /* Freeze a plain (unfrozen) module when loading it, as torch.jit.freeze does: weights become
@@ -190,7 +191,9 @@ typedef struct tsrt_model tsrt_model;
 
 /* Loads the TorchScript file at `path` (UTF-8), with every extra file stored in it. On success *out receives a model owned by the
  * caller; free it with tsrt_model_free. Errors: TSRT_ERR_NOT_FOUND, TSRT_ERR_IO,
- * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE, TSRT_ERR_TOO_LARGE; the message names the path. */
+ * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE, TSRT_ERR_TOO_LARGE; the message names the path, and
+ * for a file that is not TorchScript but a torch.save checkpoint, a torch.export (.pt2)
+ * archive or an ONNX model, says which and how to make a TorchScript file. */
 TSRT_API TSRT_NODISCARD int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
 
 /* Loads a TorchScript module from `size` bytes at `data` (the content of a saved file). The
@@ -415,7 +418,10 @@ TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char 
  * filled in; an int is accepted where a float is declared. On success *out receives the
  * result, owned by the caller. `args` are borrowed for the call. Errors:
  * TSRT_ERR_NO_SUCH_NAME (no such method), TSRT_ERR_INVALID_ARGUMENT (wrong number or types
- * of arguments; the message quotes the schema), TSRT_ERR_FORWARD (the method raised). */
+ * of arguments; the message names the argument, what was given and the method's signature),
+ * TSRT_ERR_FORWARD (the method raised; the message gives the cause with the arguments'
+ * types and shapes, and the input shape of the file's "tsrt/input_shapes" when a forward
+ * call's differs). */
 TSRT_API TSRT_NODISCARD int tsrt_model_run_method(tsrt_model *model, const char *name,
                                    tsrt_value *const *args, size_t nargs, tsrt_value **out);
 
@@ -446,7 +452,10 @@ TSRT_API TSRT_NODISCARD int tsrt_model_extra_file(const tsrt_model *model, const
 TSRT_API int tsrt_model_run_flags(const tsrt_model *model);
 
 /* The number of parameter elements of the module and its submodules (what
- * sum(p.numel() for p in model.parameters()) gives in Python); -1 for NULL. */
+ * sum(p.numel() for p in model.parameters()) gives in Python); -1 for NULL. A frozen file
+ * has none (its weights are constants): for it, the count its extra file
+ * "tsrt/parameter_count" records (a decimal number, written by pyfront export before
+ * freezing), else 0. */
 TSRT_API int64_t tsrt_model_parameter_count(const tsrt_model *model);
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/function_schema.h>
 #include <c10/core/Device.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
@@ -17,6 +18,10 @@
 #include <vector>
 
 #include "tsrt.h"
+
+namespace caffe2::serialize {
+class PyTorchStreamReader;
+}
 
 struct tsrt_options {
     std::string device = "cpu";
@@ -39,7 +44,12 @@ struct tsrt_model {
     std::map<std::string, std::string> schemas;      // method name -> schema text
     std::map<std::string, std::string> extra_files;  // name -> content
     std::vector<const std::string *> extra_file_names;
+    // Parameter elements; for a frozen file, the count export recorded before freezing.
     int64_t parameter_count = 0;
+    // The input shapes the file declares (its extra file tsrt/input_shapes), for messages.
+    std::vector<std::vector<int64_t>> declared_shapes;
+    // Loaded with debug info: failing calls report the TorchScript traceback too.
+    bool debug_info = false;
     // True when some method may change the module's attributes: calls are then serialised
     // by `call_lock` and tensor inputs are copied, since the model could keep them.
     bool keeps_state = true;
@@ -161,10 +171,31 @@ c10::IValue with_copied_tensors(const c10::IValue &value);
 // Whether any method of `module` may assign or modify in place one of its attributes.
 bool may_change_own_state(const torch::jit::Module &module);
 
-// The message for a method that raised: the cause (the last line of libtorch's report) first,
-// with the arguments' types and shapes, then the full TorchScript traceback.
-std::string describe_call_failure(const std::string &method, const c10::IValue *args,
-                                  size_t nargs, const std::string &raw);
+// The message for a method that raised: the cause (the last line of libtorch's report) with
+// the arguments' types and shapes, and the input shape the file declares when the call's
+// differs; the full TorchScript traceback follows when the model was loaded with debug info.
+std::string describe_call_failure(const tsrt_model &model, const std::string &method,
+                                  const c10::IValue *args, size_t nargs, const std::string &raw);
+
+// The message for arguments that do not fit a method's schema (`stack` holds self first):
+// which argument, what was given, what was expected, and the signature without mangled names.
+// `raw` is libtorch's own report, the fallback when no single argument is to blame.
+std::string describe_bad_arguments(const std::string &method, const c10::FunctionSchema &schema,
+                                   const std::vector<c10::IValue> &stack, const std::string &raw);
+
+// "1x3x224x224" lines, as export.py stores them in the extra file tsrt/input_shapes; {} when
+// one is malformed (a std::exception when a number cannot be read).
+std::vector<std::vector<int64_t>> parse_input_shapes(const std::string &text);
+
+// Fail with TSRT_ERR_BAD_MODEL, naming what the file is, when the archive `reader` opened is a
+// torch.save checkpoint or a torch.export archive rather than a TorchScript program.
+// `weights` is the file name to suggest to `pyfront export --weights`.
+void reject_other_archives(caffe2::serialize::PyTorchStreamReader &reader,
+                           const std::string &weights);
+
+// The same for bytes that are not a zip archive at all, from their first bytes: an ONNX model,
+// or a torch.save checkpoint in the legacy format. Does nothing for anything else.
+void reject_other_formats(const unsigned char *head, size_t size, const std::string &weights);
 
 // Fails with TSRT_ERR_BAD_MODEL when a tensor of the module (attribute or constant) claims
 // more elements than its storage holds.

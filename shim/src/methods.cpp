@@ -2,6 +2,9 @@
 #include <ATen/core/function_schema.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <sstream>
 #include <string>
 
@@ -25,8 +28,12 @@ c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
         return c10::IValue(static_cast<double>(value.toInt()));
     if (auto list_type = type->cast<c10::ListType>(); list_type && value.isList()) {
         c10::impl::GenericList list(list_type->getElementType());
-        for (const c10::IValue &item : value.toListRef())
-            list.push_back(coerce_to(item, list_type->getElementType()));
+        for (const c10::IValue &item : value.toListRef()) {
+            c10::IValue coerced = coerce_to(item, list_type->getElementType());
+            // An item of another type stays in the caller's list, for the schema to report.
+            if (!coerced.type()->isSubtypeOf(*list_type->getElementType())) return value;
+            list.push_back(std::move(coerced));
+        }
         return c10::IValue(list);
     }
     if (auto tuple_type = type->cast<c10::TupleType>(); tuple_type && value.isTuple()) {
@@ -39,9 +46,14 @@ c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
     }
     if (auto dict_type = type->cast<c10::DictType>(); dict_type && value.isGenericDict()) {
         c10::impl::GenericDict dict(dict_type->getKeyType(), dict_type->getValueType());
-        for (const auto &entry : value.toGenericDict())
-            dict.insert_or_assign(coerce_to(entry.key(), dict_type->getKeyType()),
-                                  coerce_to(entry.value(), dict_type->getValueType()));
+        for (const auto &entry : value.toGenericDict()) {
+            c10::IValue key = coerce_to(entry.key(), dict_type->getKeyType());
+            c10::IValue item = coerce_to(entry.value(), dict_type->getValueType());
+            if (!key.type()->isSubtypeOf(*dict_type->getKeyType()) ||
+                !item.type()->isSubtypeOf(*dict_type->getValueType()))
+                return value;
+            dict.insert_or_assign(std::move(key), std::move(item));
+        }
         return c10::IValue(dict);
     }
     return value;  // left for the schema check to report
@@ -68,12 +80,33 @@ std::string describe_argument(const c10::IValue &value) {
     return value.type()->str();
 }
 
+// Whether `value` is a tensor whose shape matches one the model's file declares, the first
+// (batch) size aside; also true when the file declares none.
+bool fits_declared_shapes(const tsrt_model &model, const c10::IValue &value) {
+    if (model.declared_shapes.empty() || !value.isTensor()) return true;
+    c10::IntArrayRef sizes = value.toTensor().sizes();
+    for (const std::vector<int64_t> &shape : model.declared_shapes)
+        if (shape.size() == sizes.size() &&
+            std::equal(shape.begin() + 1, shape.end(), sizes.begin() + 1))
+            return true;
+    return false;
+}
+
 std::string last_line(const std::string &text) {
     size_t end = text.find_last_not_of(" \n");
     if (end == std::string::npos) return text;
     size_t newline = text.rfind('\n', end);
     size_t start = newline == std::string::npos ? 0 : newline + 1;
     return text.substr(start, end + 1 - start);
+}
+
+// A non-negative decimal count, as export writes it; 0 for anything else.
+int64_t recorded_count(const std::string &text) {
+    int64_t count = 0;
+    const char *begin = text.data(), *end = text.data() + text.size();
+    while (end > begin && std::isspace(static_cast<unsigned char>(end[-1]))) --end;
+    auto [stop, error] = std::from_chars(begin, end, count);
+    return error == std::errc() && stop == end && count >= 0 ? count : 0;
 }
 
 }  // namespace
@@ -101,9 +134,8 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
     try {
         schema.checkAndNormalizeInputs(stack);
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ") + name + ": " +
-                                            last_line(e.what_without_backtrace()) +
-                                            " (schema: " + model.schemas.at(name) + ")");
+        fail(TSRT_ERR_INVALID_ARGUMENT,
+             describe_bad_arguments(name, schema, stack, e.what_without_backtrace()));
     }
     CallGuard serialise(model);
     ThreadBudget threads;
@@ -118,23 +150,29 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
     } catch (const std::bad_alloc &) {
         throw;
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_call_failure(name, arguments.data(), arguments.size(),
-                                                     e.what_without_backtrace()));
+        fail(TSRT_ERR_FORWARD, describe_call_failure(model, name, arguments.data(),
+                                                     arguments.size(), e.what_without_backtrace()));
     } catch (const std::exception &e) {
         fail(TSRT_ERR_FORWARD,
-             describe_call_failure(name, arguments.data(), arguments.size(), e.what()));
+             describe_call_failure(model, name, arguments.data(), arguments.size(), e.what()));
     }
     return without_aliases(stack.back(), borrowed);
 }
 
-std::string describe_call_failure(const std::string &method, const c10::IValue *args,
-                                  size_t nargs, const std::string &raw) {
+std::string describe_call_failure(const tsrt_model &model, const std::string &method,
+                                  const c10::IValue *args, size_t nargs, const std::string &raw) {
     std::string described;
     for (size_t i = 0; i < nargs; ++i)
         described += (i ? ", " : "") + describe_argument(args[i]);
     std::string cause = last_line(raw);
     std::string message = method + " failed on (" + described + "): " + cause;
-    if (cause.size() < raw.size()) message += "\n\n" + raw;
+    if (method == "forward" && nargs == 1 && !fits_declared_shapes(model, args[0])) {
+        message += " (the model's file gives its input shape as ";
+        for (size_t i = 0; i < model.declared_shapes.size(); ++i)
+            message += (i ? " or " : "") + c10::str(c10::IntArrayRef(model.declared_shapes[i]));
+        message += ")";
+    }
+    if (model.debug_info && cause.size() < raw.size()) message += "\n\n" + raw;
     return message;
 }
 
@@ -147,6 +185,19 @@ void describe_model(tsrt_model &model) {
     }
     for (const at::Tensor &parameter : model.module.parameters(/*recurse=*/true))
         model.parameter_count += parameter.numel();
+    // Freezing turns parameters into constants (and folds batch norms into convolutions), so
+    // a frozen file counts none; export records the count of the model it froze.
+    auto recorded = model.extra_files.find("tsrt/parameter_count");
+    if (model.parameter_count == 0 && recorded != model.extra_files.end())
+        model.parameter_count = recorded_count(recorded->second);
+    auto shapes = model.extra_files.find("tsrt/input_shapes");
+    if (shapes != model.extra_files.end()) {
+        try {
+            model.declared_shapes = parse_input_shapes(shapes->second);
+        } catch (const std::exception &) {
+            // A malformed file only loses the shape in messages (warm-up reports it).
+        }
+    }
     model.keeps_state = may_change_own_state(model.module);
 }
 

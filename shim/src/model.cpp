@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -76,11 +77,40 @@ torch::jit::ExtraFilesMap list_extra_files(caffe2::serialize::PyTorchStreamReade
     return extra;
 }
 
+// Opens the file's zip archive; a file that is none, or an archive that is not a TorchScript
+// program, fails naming what it is when it is a format often mistaken for one. `head` gives
+// the first bytes of the file, `weights` the name to suggest as export's --weights.
+template <class Open, class Head>
+std::unique_ptr<caffe2::serialize::PyTorchStreamReader> open_archive(Open &&open, Head &&head,
+                                                                     const std::string &weights) {
+    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+    try {
+        reader = open();
+    } catch (const c10::Error &) {
+        std::string first = head();
+        tsrt::reject_other_formats(reinterpret_cast<const unsigned char *>(first.data()),
+                                   first.size(), weights);
+        throw;
+    }
+    tsrt::reject_other_archives(*reader, weights);
+    return reader;
+}
+
+std::string first_bytes(const char *path) {
+    char buffer[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";
+    ssize_t got = read(fd, buffer, sizeof buffer);
+    close(fd);
+    return got > 0 ? std::string(buffer, static_cast<size_t>(got)) : "";
+}
+
 tsrt_model *finish_model(torch::jit::Module module, c10::Device device,
                          torch::jit::ExtraFilesMap extra, const tsrt_options *options) {
     tsrt::check_tensors_fit_storage(module);
     module.eval();
     auto model = std::make_unique<tsrt_model>(std::move(module), device, device.str());
+    model->debug_info = options && options->debug_info;
     for (auto &[name, content] : extra) model->extra_files[name] = std::move(content);
     for (const auto &entry : model->extra_files) model->extra_file_names.push_back(&entry.first);
     tsrt::describe_model(*model);
@@ -192,8 +222,10 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
         check_model_path(path, options);
         const std::string what = std::string("'") + path + "'";
         *out = load_step(what, [&] {
-            caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
-            torch::jit::ExtraFilesMap extra = list_extra_files(reader);
+            auto reader = open_archive(
+                [&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(path); },
+                [&] { return first_bytes(path); }, path);
+            torch::jit::ExtraFilesMap extra = list_extra_files(*reader);
             torch::jit::Module module =
                 torch::jit::load(std::string(path), device, extra, wants_debug_info(options));
             return finish_model(std::move(module), device, std::move(extra), options);
@@ -215,8 +247,11 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
             ~DetachOnExit() { bytes.detach(); }
         } detach_on_exit{*bytes};
         *out = load_step("the buffer", [&] {
-            caffe2::serialize::PyTorchStreamReader reader(bytes);
-            torch::jit::ExtraFilesMap extra = list_extra_files(reader);
+            auto reader = open_archive(
+                [&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(bytes); },
+                [&] { return std::string(static_cast<const char *>(data), std::min<size_t>(size, 16)); },
+                "FILE");
+            torch::jit::ExtraFilesMap extra = list_extra_files(*reader);
             torch::jit::Module module =
                 torch::jit::load(bytes, device, extra, wants_debug_info(options));
             return finish_model(std::move(module), device, std::move(extra), options);

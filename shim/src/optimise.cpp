@@ -226,3 +226,11 @@ int configured_thread_count() noexcept {
 }
 
 }  // namespace tsrt
+
+namespace tsrt {
+
+std::vector<std::vector<int64_t>> parse_input_shapes(const std::string &text) {
+    return parse_shapes(text);
+}
+
+}  // namespace tsrt

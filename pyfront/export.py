@@ -1,0 +1,200 @@
+"""Export a torchvision classification model to a TorchScript file that pyfront and libtsrt run.
+
+The recipe: build the model, `torch.jit.script` it, check that the scripted model's top-5
+equals the eager model's on a random input (and fail loudly if not), save. The file also
+carries metadata (model name, input shape, labels, preprocessing, weights source) as the
+extra file `pyfront/meta.json`, so tools can label predictions without torchvision.
+
+Pretrained weights cannot be downloaded on an offline machine: pass `--weights` with a local
+state_dict, or the model is built from a seeded random initialisation (and this says so).
+
+Run as `pyfront export` (or `scripts/export.py` in a checkout). torch and torchvision are
+imported only when an export runs: the rest of pyfront never imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Any
+from pathlib import Path
+
+META_FILE = "pyfront/meta.json"
+SHAPES_FILE = "tsrt/input_shapes"
+# The parameter count of the model before freezing, which turns parameters into constants;
+# libtsrt reports it as the frozen model's parameter count.
+PARAMETERS_FILE = "tsrt/parameter_count"
+
+
+class ExportError(SystemExit):
+    """An export that cannot be done, with the reason and the way out. A SystemExit, so that
+    an uncaught one ends a script with its message and status 1 instead of a traceback."""
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="resnet18",
+                        help="torchvision classification model name (default: resnet18)")
+    parser.add_argument("--weights", type=Path,
+                        help="local state_dict file (.pt/.pth) to load into the model")
+    parser.add_argument("--output", type=Path,
+                        help="where to write the TorchScript file (default: <model>.pt)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for the random init and the sanity-check input (default: 0)")
+    parser.add_argument("--plain", action="store_true",
+                        help="save the scripted module as it is (the recipe's file) instead "
+                             "of frozen; libtsrt then freezes it when loading")
+
+
+def parse_args(argv=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def _import_torch():
+    """torch and torchvision, or an ExportError saying how to install them."""
+    try:
+        import torch
+        import torchvision
+    except ImportError as error:
+        raise ExportError(
+            f"export needs torch and torchvision in this Python ({error}); install the torch "
+            f"libtsrt runs on, with its torchvision: {Path(sys.executable).name} -m pip install "
+            f"{_torch_requirement()} torchvision") from None
+    return torch, torchvision
+
+
+def _torch_requirement() -> str:
+    try:
+        from . import libtorch_version
+
+        return "torch==" + libtorch_version().split("+")[0]
+    except Exception:  # noqa: BLE001 - only a hint; the library itself may be what is missing
+        return "torch"
+
+
+def build_model(name: str, weights: Path | None, seed: int):
+    torch, torchvision = _import_torch()
+    from ._weights import WeightsError, load_weights
+
+    try:
+        builder = torchvision.models.get_model_builder(name)
+    except ValueError:
+        known = ", ".join(torchvision.models.list_models(module=torchvision.models))
+        raise ExportError(f"unknown torchvision model {name!r}; known: {known}") from None
+    if name not in torchvision.models.list_models(module=torchvision.models):
+        raise ExportError(f"{name!r} is not a torchvision classification model")
+    torch.manual_seed(seed)
+    model = builder(weights=None)
+    if weights is not None:
+        try:
+            load_weights(model, name, Path(weights))
+        except WeightsError as error:
+            raise ExportError(str(error)) from None
+        source = f"state_dict {weights}"
+    else:
+        source = f"random init (seed {seed})"
+        print(f"note: no --weights given: {name} uses a seeded random initialisation "
+              f"(seed {seed}), so its predictions are meaningless; pretrained weights cannot "
+              f"be downloaded here", file=sys.stderr)
+    return model.eval(), source
+
+
+def metadata(name: str, weights_source: str) -> dict:
+    """Labels and preprocessing of the ImageNet weights torchvision lists for the model; both
+    ship inside torchvision and need no download."""
+    _, torchvision = _import_torch()
+
+    meta: dict[str, Any] = {"model": name, "weights": weights_source, "input_shape": [1, 3, 224, 224]}
+    try:
+        default = torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):
+        return meta
+    transforms = default.transforms()
+    crop = list(getattr(transforms, "crop_size", [224]))
+    meta.update({
+        "labels": list(default.meta.get("categories", [])),
+        "input_shape": [1, 3, crop[0], crop[-1]],
+        "preprocessing": {
+            "resize": list(getattr(transforms, "resize_size", [256])),
+            "crop": crop,
+            "interpolation": str(getattr(transforms, "interpolation", "bilinear")).split(".")[-1].lower(),
+            "antialias": bool(getattr(transforms, "antialias", True)),
+            "mean": list(getattr(transforms, "mean", [0.485, 0.456, 0.406])),
+            "std": list(getattr(transforms, "std", [0.229, 0.224, 0.225])),
+        },
+    })
+    return meta
+
+
+def sanity_check(eager, scripted, input_shape, seed: int) -> None:
+    """The recipe's check: eager and scripted agree on the top-5 of a random input."""
+    torch, _ = _import_torch()
+
+    generator = torch.Generator().manual_seed(seed)
+    example = torch.rand(*input_shape, generator=generator)
+    with torch.inference_mode():
+        eager_top5 = torch.softmax(eager(example), 1).topk(5).indices[0].tolist()
+        scripted_top5 = torch.softmax(scripted(example), 1).topk(5).indices[0].tolist()
+    print(f"eager top-5:    {eager_top5}")
+    print(f"scripted top-5: {scripted_top5}")
+    if eager_top5 != scripted_top5:
+        raise ExportError("FAILED sanity check: the scripted model's top-5 differs from the "
+                          "eager model's; the file was not written")
+
+
+def _script(eager, name: str, plain: bool):
+    torch, _ = _import_torch()
+    with warnings.catch_warnings():
+        # torch.jit.script is deprecated upstream but remains the format this project runs.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.(script|freeze).*deprecated",
+                                category=FutureWarning)
+        try:
+            scripted = torch.jit.script(eager)
+        except Exception as error:  # noqa: BLE001 - TorchScript's compiler raises many kinds
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ExportError(f"torch.jit.script cannot compile {name}: {first}") from None
+        return scripted if plain else torch.jit.freeze(scripted)
+
+
+def export(name="resnet18", weights=None, output=None, seed=0, plain=False) -> Path:
+    """Scripts, checks and saves the model; frozen unless `plain` (see the README's
+    Performance section: weights become constants and batch norms fold into convolutions,
+    which is what lets libtsrt fuse operators)."""
+    output = Path(output) if output else Path(f"{name}.pt")
+    eager, source = build_model(name, weights, seed)
+    meta = metadata(name, source)
+    meta["parameters"] = sum(p.numel() for p in eager.parameters())
+    meta["frozen"] = not plain
+    scripted = _script(eager, name, plain)
+    sanity_check(eager, scripted, meta["input_shape"], seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    extra = {META_FILE: json.dumps(meta),
+             # libtsrt warms the model up for these shapes while loading it.
+             SHAPES_FILE: "x".join(str(d) for d in meta["input_shape"]) + "\n",
+             PARAMETERS_FILE: f"{meta['parameters']}\n"}
+    scripted.save(str(output), _extra_files=extra)
+    print(f"saved {name} ({source}, {'plain' if plain else 'frozen'}) to {output}")
+    return output
+
+
+def run(args, prog: str) -> int:
+    """Runs an export from parsed arguments; a failure is one line on stderr, status 1."""
+    try:
+        export(args.model, args.weights, args.output, args.seed, plain=args.plain)
+    except ExportError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None, prog: str = "export.py") -> int:
+    return run(parse_args(argv, prog), prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m pyfront.export"))
