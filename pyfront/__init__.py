@@ -9,9 +9,10 @@
         model.method_names(), model.schema("forward"), model.extra_files
 """
 from ._ffi import ffi as _cffi, lib as _lib
-from .errors import (DeviceError, InferenceError, InvalidArgumentError, ModelClosedError,
-                     ModelLoadError, ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
-                     UnsupportedOutputError, check as _check)
+from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
+                     InvalidArgumentError, ModelClosedError, ModelLoadError, ModelNotFoundError,
+                     NoSuchNameError, OutOfMemoryError, PyfrontError, UnsupportedOutputError,
+                     check as _check)
 from .infer import clear_cache, infer
 from .isolated import IsolatedModel, ModelCrashedError
 from .model import Model, TopK
@@ -23,7 +24,8 @@ __all__ = [
     "get_num_threads", "set_num_threads", "set_fusion", "get_fusion",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
-    "OutOfMemoryError", "NoSuchNameError", "ModelCrashedError",
+    "OutOfMemoryError", "NoSuchNameError", "ModelCrashedError", "BufferTooSmallError",
+    "InternalError",
 ]
 
 

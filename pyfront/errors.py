@@ -35,6 +35,13 @@ class InvalidArgumentError(PyfrontError, ValueError):
     range, an unknown device name, the wrong number or types of arguments."""
 
 
+class BufferTooSmallError(InvalidArgumentError):
+    """A buffer the caller sized is smaller than the result (TSRT_ERR_BUFFER_TOO_SMALL). pyfront
+    sizes its own buffers, so from Python this means a bug in pyfront; it is an
+    InvalidArgumentError because in C it is a bad argument, and a class of its own so that it
+    is never mistaken for one of the caller's."""
+
+
 class InferenceError(PyfrontError, ValueError):
     """The model rejected its input (wrong rank, channel count...) or failed while running."""
 
@@ -59,6 +66,10 @@ class OutOfMemoryError(PyfrontError, MemoryError):
     """libtorch could not allocate memory."""
 
 
+class InternalError(PyfrontError):
+    """A bug in libtsrt or libtorch (TSRT_ERR_INTERNAL); the message says where."""
+
+
 _BY_STATUS = {
     lib.TSRT_ERR_INVALID_ARGUMENT: InvalidArgumentError,
     lib.TSRT_ERR_NOT_FOUND: ModelNotFoundError,
@@ -67,7 +78,9 @@ _BY_STATUS = {
     lib.TSRT_ERR_DEVICE: DeviceError,
     lib.TSRT_ERR_FORWARD: InferenceError,
     lib.TSRT_ERR_UNSUPPORTED: UnsupportedOutputError,
+    lib.TSRT_ERR_BUFFER_TOO_SMALL: BufferTooSmallError,
     lib.TSRT_ERR_OUT_OF_MEMORY: OutOfMemoryError,
+    lib.TSRT_ERR_INTERNAL: InternalError,
     lib.TSRT_ERR_NO_SUCH_NAME: NoSuchNameError,
     lib.TSRT_ERR_TOO_LARGE: ModelLoadError,
     lib.TSRT_ERR_CLOSED: ModelClosedError,

@@ -29,7 +29,7 @@ _ERRORS = {cls.__name__: cls for cls in (
     errors.PyfrontError, errors.ModelLoadError, errors.ModelNotFoundError,
     errors.InvalidArgumentError, errors.InferenceError, errors.UnsupportedOutputError,
     errors.NoSuchNameError, errors.DeviceError, errors.ModelClosedError,
-    errors.OutOfMemoryError)}
+    errors.OutOfMemoryError, errors.BufferTooSmallError, errors.InternalError)}
 
 
 class IsolatedModel:

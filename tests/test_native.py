@@ -55,7 +55,7 @@ def test_c_abi_contract(resnet18_path):
     result = run(BUILD / "tsrt-abi-test", resnet18_path)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = re.search(r"^(\d+) passed, 0 failed$", result.stdout, re.M)
-    assert passed and int(passed.group(1)) > 50, result.stdout
+    assert passed and int(passed.group(1)) > 100, result.stdout  # all of them ran
 
 
 def _declarations(text: str) -> set[str]:
@@ -91,7 +91,8 @@ def test_c_value_api(tmp_path):
 
     mixed = zoo.save(zoo.Mixed(), tmp_path / "mixed.pt")
     counter = zoo.save(zoo.Counter(), tmp_path / "counter.pt")
-    result = run(BUILD / "tsrt-values-test", mixed, counter)
+    aliases = zoo.save(zoo.Aliases(), tmp_path / "aliases.pt")
+    result = run(BUILD / "tsrt-values-test", mixed, counter, aliases)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = re.search(r"^(\d+) passed, 0 failed$", result.stdout, re.M)
-    assert passed and int(passed.group(1)) > 40, result.stdout
+    assert passed and int(passed.group(1)) > 250, result.stdout  # all of them ran
