@@ -1,5 +1,6 @@
-"""libtsrt as a C library for every language: an installed prefix that CMake and pkg-config
-find, only the C ABI exported, and examples in C, Rust and Node.js printing pyfront's top-5."""
+"""Installing, linking and importing: every way users get at libtsrt. An installed prefix that
+CMake and pkg-config find, only the C ABI exported, `pyfront config` flags, pip installs, and
+examples in C, Rust and Node.js; each program's top-5 compared with torch.jit.load's."""
 from __future__ import annotations
 
 import os
@@ -7,12 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 import pyfront
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, reference_topk
 
 EXAMPLES = ROOT / "shim" / "examples"
 PYFRONT = os.path.join(os.path.dirname(sys.executable), "pyfront")
@@ -33,16 +35,116 @@ def prefix(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def expected_top5(resnet18_path):
-    top = pyfront.infer(resnet18_path, np.ones((1, 3, 224, 224), np.float32))
-    return [str(i) for i in top.indices[0]]
+def expected_top5(resnet18_ref):
+    """The recipe's answer for an input of ones: torch.jit.load in Python on the same file."""
+    indices, _, _ = reference_topk(resnet18_ref, np.ones((1, 3, 224, 224), np.float32), 5)
+    return [str(i) for i in indices[0]]
 
 
-def test_install_layout(prefix):
+def test_inference_never_imports_torch(resnet18_path, expected_top5):
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, pyfront
+        top = pyfront.infer({str(resnet18_path)!r}, np.ones((3, 224, 224), np.float32))
+        assert "torch" not in sys.modules, "pyfront imported torch"
+        print(*top.indices[0])
+    """)
+    result = run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected_top5
+
+
+def test_config_flags_agree_between_console_script_and_module():
+    for option in ("--cflags", "--libs", "--includedir", "--libdir"):
+        script = run(PYFRONT, "config", option)
+        module = run(sys.executable, "-m", "pyfront", "config", option)
+        assert script.returncode == module.returncode == 0
+        assert script.stdout == module.stdout != ""
+    includedir = run(PYFRONT, "config", "--includedir").stdout.strip()
+    libdir = run(PYFRONT, "config", "--libdir").stdout.strip()
+    assert os.path.isfile(os.path.join(includedir, "tsrt.h"))
+    assert os.path.isfile(os.path.join(libdir, "libtsrt.so"))
+    assert run(PYFRONT, "config").returncode != 0  # nothing asked: usage error
+
+
+def test_c_program_built_with_config_flags_runs(tmp_path, resnet18_path, expected_top5):
+    """`cc $(pyfront config --cflags) prog.c $(pyfront config --libs)` works, and the program
+    runs without LD_LIBRARY_PATH and prints torch.jit.load's top-5."""
+    source = tmp_path / "top5.c"
+    source.write_text(textwrap.dedent("""
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include "tsrt.h"
+        int main(int argc, char **argv) {
+            static float x[3 * 224 * 224];
+            int64_t shape[4] = {1, 3, 224, 224}, idx[5];
+            float p[5];
+            tsrt_model *m = NULL;
+            int i;
+            (void)argc;
+            for (i = 0; i < 3 * 224 * 224; ++i) x[i] = 1.0f;
+            if (tsrt_abi_version() < TSRT_ABI_VERSION ||
+                tsrt_model_load(argv[1], NULL, &m) != TSRT_OK ||
+                tsrt_model_topk(m, x, shape, 4, 5, idx, p, 5, NULL) != TSRT_OK) {
+                fprintf(stderr, "%s\\n", tsrt_last_error());
+                return 1;
+            }
+            for (i = 0; i < 5; ++i) printf("%lld\\n", (long long)idx[i]);
+            tsrt_model_free(m);
+            return 0;
+        }
+    """))
+    cflags = run(PYFRONT, "config", "--cflags").stdout.split()
+    libs = run(PYFRONT, "config", "--libs").stdout.split()
+    exe = tmp_path / "top5"
+    build = run("cc", "-std=c99", *cflags, source, *libs, "-o", exe)
+    assert build.returncode == 0, build.stderr
+    result = run(exe, resnet18_path)  # no LD_LIBRARY_PATH
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected_top5
+
+
+def test_non_editable_install_puts_the_library_in_the_package(tmp_path, resnet18_path,
+                                                               expected_top5):
+    target = tmp_path / "site"
+    result = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
+                 "--no-deps", "--use-pep517", "--target", target, ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (target / "pyfront" / "lib" / "libtsrt.so.1").is_file()
+    assert (target / "pyfront" / "include" / "tsrt.h").is_file()
+    code = ("import sys, numpy as np, pyfront; "
+            f"assert pyfront.__file__.startswith({str(target)!r}), pyfront.__file__; "
+            f"print(*pyfront.infer({str(resnet18_path)!r}, np.ones((3, 224, 224))).indices[0])")
+    env = dict(os.environ, PYTHONPATH=str(target))
+    imported = run(sys.executable, "-c", code, env=env, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split() == expected_top5
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not on PATH")
+def test_cmake_finds_libtorch_through_cmake_prefix_path(tmp_path):
+    """The recipe's way: -DCMAKE_PREFIX_PATH=<libtorch>, with no Python on PATH to fall back
+    on and no CUDA toolkit needed. The wheel's torch folder has a standalone libtorch's layout."""
+    torch_root = os.path.dirname(__import__("importlib").util.find_spec("torch").origin)
+    env = dict(os.environ, PATH="/usr/bin:/bin")
+    configure = run(shutil.which("cmake"), "-S", ROOT / "shim", "-B", tmp_path,
+                    f"-DCMAKE_PREFIX_PATH={torch_root}", "-DTSRT_BUILD_TESTS=OFF", env=env)
+    assert configure.returncode == 0, configure.stderr
+    assert f"libtorch: {torch_root}" in configure.stdout
+    build = run(shutil.which("cmake"), "--build", tmp_path, "--parallel", "2", env=env)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    result = run(tmp_path / "ts-infer")
+    assert result.returncode != 0 and "usage" in result.stderr
+
+
+def test_install_layout_and_abi_version(prefix):
     for relative in ("include/tsrt.h", "lib/libtsrt.so", "lib/libtsrt.so.1",
                      "lib/cmake/tsrt/tsrtConfig.cmake", "lib/cmake/tsrt/tsrtConfigVersion.cmake",
                      "lib/pkgconfig/tsrt.pc", "bin/ts-infer"):
         assert (prefix / relative).exists(), relative
+    # The installed header describes the library pyfront loads: the runtime ABI check agrees.
+    version = int(re.search(r"#define TSRT_ABI_VERSION (\d+)",
+                            (prefix / "include" / "tsrt.h").read_text()).group(1))
+    assert pyfront.abi_version() == version
 
 
 def test_only_the_c_abi_is_exported(prefix):
@@ -66,12 +168,6 @@ def test_pkg_config_agrees_with_pyfront_config(prefix):
     ours_l = run(PYFRONT, "config", "--libs").stdout.split()
     shape = lambda flags: [re.sub(r"/.*", "DIR", f) for f in flags]  # noqa: E731
     assert shape(ours_c) == shape(cflags) and shape(ours_l) == shape(libs)
-
-
-def test_runtime_abi_check_matches_the_header(prefix):
-    version = int(re.search(r"#define TSRT_ABI_VERSION (\d+)",
-                            (prefix / "include" / "tsrt.h").read_text()).group(1))
-    assert pyfront.abi_version() == version
 
 
 def test_c_example_with_find_package(prefix, tmp_path, resnet18_path, expected_top5):
