@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,20 @@ def images():
     def make(*shape, seed=0):
         return np.random.default_rng(seed).random(shape, dtype=np.float32)
     return make
+
+
+@contextmanager
+def raises_exactly(cls, match=None):
+    """pytest.raises that also refuses subclasses: each failure has one exception class, and
+    a fault that raises a relative of it (a ModelNotFoundError for a directory) must fail."""
+    with pytest.raises(cls, match=match) as caught:
+        yield caught
+    assert type(caught.value) is cls, \
+        f"{type(caught.value).__name__} raised where {cls.__name__} was expected: {caught.value}"
+
+
+def join_all(threads, timeout: float = 120.0):
+    """Joins threads, failing (instead of hanging the suite) when one is still running."""
+    for thread in threads:
+        thread.join(timeout)
+        assert not thread.is_alive(), f"{thread.name} still running after {timeout} s"

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.models import ResNet18_Weights
+from torchvision.transforms.v2.functional import to_dtype, to_pil_image
 
 import export
 import pyfront
@@ -21,6 +23,14 @@ from pyfront.preprocess import Preprocessing, open_rgb, preprocess
 
 PYFRONT = os.path.join(os.path.dirname(sys.executable), "pyfront")
 TRANSFORMS = ResNet18_Weights.IMAGENET1K_V1.transforms()
+
+
+def _torchvision_rgb8(path):
+    """A 16-bit PNG as torchvision sees it: its own decoder (uint16 RGB, not Pillow's), then
+    its own dtype conversion to 8 bits, as a Pillow image for the preset transforms."""
+    decoded = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    assert decoded.dtype == torch.uint16  # read at full depth, not through Pillow's I;16
+    return to_pil_image(to_dtype(decoded, torch.uint8, scale=True))
 
 
 def _images(folder):
@@ -44,8 +54,9 @@ def _images(folder):
     palette = Image.fromarray(rgb).quantize(64)
     add("palette.png", palette, palette.convert("RGB"))
     deep = rng.integers(0, 65536, (300, 300), dtype=np.uint16)
-    add("deep.png", Image.fromarray(deep),
-        Image.fromarray((deep >> 8).astype(np.uint8)).convert("RGB"))
+    deep_path = folder / "deep.png"
+    Image.fromarray(deep).save(deep_path)
+    made.append((deep_path, _torchvision_rgb8(deep_path)))
     jpeg_path = folder / "photo.jpg"
     Image.fromarray(rgb).save(jpeg_path, quality=90)
     with Image.open(jpeg_path) as decoded:

@@ -8,6 +8,7 @@ import torch
 
 import export
 import pyfront
+import zoo
 from conftest import reference_topk
 
 
@@ -44,7 +45,8 @@ def test_fast_path_matches_the_recipe_on_100_inputs(resnet18_path, plain_path):
 
 def test_each_setting_turns_off(plain_path, images):
     x = images(2, 3, 224, 224)
-    assert not pyfront.Model(plain_path, freeze=False).frozen
+    unfrozen = pyfront.Model(plain_path, freeze=False)
+    assert not unfrozen.frozen and not unfrozen.fused  # the fuser is wrong on unfrozen graphs
     assert not pyfront.Model(plain_path, warmup=[]).fused  # fusion is checked during warm-up
     pyfront.set_fusion(False)
     try:
@@ -86,3 +88,24 @@ def test_a_model_the_fuser_breaks_stays_unfused_and_correct(tmp_path, images):
     ref = torch.jit.load(str(path))(torch.from_numpy(x)).detach().numpy()
     for _ in range(4):
         np.testing.assert_allclose(model.forward(x), ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("nan_to", [None, 100.0], ids=["nan-result", "finite-result"])
+def test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct(tmp_path, images, nan_to):
+    """libtorch's fused convolution + ReLU turns a NaN bias into 0 where torch.jit.load keeps
+    NaN (zoo.ConvReLU). Fusion runs on this graph, and its answer differs: NaN against numbers
+    (the check of finiteness), or, with the NaN replaced by 100 in the model, 100 against
+    about 0.1 (the check of the 1e-4 tolerance). Either way the load keeps it unfused."""
+    shape = (1, 3, 16, 16)
+    control = zoo.save_frozen(zoo.ConvReLU(), tmp_path / "control.pt", shape)
+    assert pyfront.Model(control).fused  # the fuser takes this graph when nothing is NaN
+
+    path = zoo.save_frozen(zoo.ConvReLU(nan_bias=True, nan_to=nan_to), tmp_path / "nan.pt", shape)
+    model = pyfront.Model(path)
+    assert model.frozen and not model.fused
+    ref = torch.jit.load(str(path))
+    for x in (np.zeros(shape, np.float32), images(*shape)):
+        expected = ref(torch.from_numpy(x)).numpy()
+        assert np.isnan(expected).all() if nan_to is None else (expected == nan_to).all()
+        for _ in range(3):
+            np.testing.assert_array_equal(model.forward(x), expected)

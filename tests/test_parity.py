@@ -53,7 +53,16 @@ def test_topk_over_every_class_is_a_full_sort(resnet18_path, resnet18_ref, image
     ref_indices, ref_probs, _ = reference_topk(resnet18_ref, batch, 1000)
     np.testing.assert_allclose(top.probs, ref_probs, rtol=0, atol=1e-5)
     np.testing.assert_allclose(top.probs.sum(axis=1), 1.0, atol=1e-5)
-    assert sorted(top.indices[0].tolist()) == list(range(1000))
+    for row in range(2):
+        assert sorted(top.indices[row].tolist()) == list(range(1000))
+    # Class for class in torch's order. Only ties may come out in another order: where the
+    # two differ, torch gives both classes the same probability (to within 1e-7, far below
+    # the gaps between neighbours here, and above the rounding of fused convolutions).
+    ref_by_class = np.take_along_axis(ref_probs, np.argsort(ref_indices, axis=1), axis=1)
+    differ = top.indices != ref_indices
+    ours_as_ranked_by_torch = np.take_along_axis(ref_by_class, top.indices, axis=1)
+    assert (np.abs(ours_as_ranked_by_torch - ref_probs)[differ] <= 1e-7).all(), \
+        f"{differ.sum()} classes out of torch's order"
 
 
 def test_float32_c_contiguous_input_is_not_copied():

@@ -14,7 +14,7 @@ import torch
 
 import pyfront
 import zoo
-from conftest import ROOT
+from conftest import ROOT, join_all
 
 
 def test_fuzz_slice_has_no_crash(tmp_path):
@@ -49,12 +49,16 @@ def _load_in_child(path, debug_info: bool):
 @pytest.mark.parametrize("path", CRASHERS, ids=lambda p: p.stem)
 def test_files_that_crashed_libtorch_are_clean_errors(path):
     """Mutants the fuzzer found that crash libtorch while it formats an error from corrupted
-    debug records (abort or segfault). Loaded with the defaults they are clean errors; with
-    the debug records loaded they still kill the process, which is why that is off."""
+    debug records (abort or segfault). Loaded with the defaults they are clean errors. With
+    the debug records loaded, libtorch 2.14 still kills the process, which is why that is off;
+    a libtorch that fixes it gives a clean error instead, which is just as fine here."""
     result = _load_in_child(path, debug_info=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"clean: cannot load '{path}' as a TorchScript module: ")
-    assert _load_in_child(path, debug_info=True).returncode < 0  # killed by a signal
+    with_debug_info = _load_in_child(path, debug_info=True)
+    killed = with_debug_info.returncode < 0
+    clean = with_debug_info.returncode == 0 and with_debug_info.stdout.startswith("clean: ")
+    assert killed or clean, (with_debug_info.returncode, with_debug_info.stdout[-500:])
 
 
 def test_there_are_crash_fixtures():
@@ -82,35 +86,60 @@ def test_many_threads_get_the_answers_of_serial_calls(tmp_path):
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    join_all(threads)
     assert failures == []
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
+# Run in a fresh process, so that what earlier tests allocated (ResNet-18's arenas, caches)
+# neither hides a leak nor frees memory in the middle of the measurement.
+_MEMORY_PROBE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import pyfront
 
+    def rss():
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * 4096
 
-def test_memory_stays_flat_over_5000_calls_and_200_loads(tmp_path):
-    torch.manual_seed(0)
-    path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
-    data = path.read_bytes()
+    path, calls, loads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    data = open(path, "rb").read()
     x = np.random.default_rng(0).random((1, 3, 12, 12), dtype=np.float32)
+    read_only = x.copy()
+    read_only.flags.writeable = False  # goes through tsrt_model_run_method and values
     model = pyfront.Model(path)
+
+    def call_every_way():
+        model.forward(x)             # tsrt_model_run_tensor
+        model.topk(x, k=3)           # tsrt_model_topk
+        model.forward(read_only)     # tsrt_value_tensor + tsrt_model_run_method
+
     for _ in range(300):  # warm up allocator caches and the graph executor
-        model.forward(x)
-        model.topk(x, k=3)
+        call_every_way()
     for _ in range(20):
         pyfront.Model(data).close()
-    before = _rss_bytes()
-    for _ in range(5000):
-        model.forward(x)
-    for _ in range(100):
+    before = rss()
+    for _ in range(calls):
+        call_every_way()
+    after_calls = rss()
+    for _ in range(loads):
         pyfront.Model(path).close()
         pyfront.Model(data).close()
-    growth = _rss_bytes() - before
-    assert growth < 10 * 2**20, f"resident memory grew by {growth / 2**20:.1f} MB"
+    print(json.dumps({"calls": after_calls - before, "loads": rss() - after_calls}))
+""")
+
+
+def test_memory_stays_flat_over_calls_and_loads(tmp_path):
+    """3 x 2,000 calls, then 200 loads, in a fresh process: resident memory may grow by less
+    than 2 MB over the calls (a leak of 1 KB per call on any one path would be 2 MB) and 8 MB
+    over the loads (40 KB per load)."""
+    torch.manual_seed(0)
+    path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
+    result = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path), "2000", "100"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    growth = json.loads(result.stdout.splitlines()[-1])
+    assert growth["calls"] < 2 * 2**20, f"calls: resident memory grew by {growth['calls']} bytes"
+    assert growth["loads"] < 8 * 2**20, f"loads: resident memory grew by {growth['loads']} bytes"
 
 
 def _swap_records(path, out, first: str, second: str):

@@ -104,9 +104,45 @@ class InPlaceOnInput(torch.nn.Module):
         return x * 2
 
 
-class ReturnsInput(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+class Aliases(torch.nn.Module):
+    """Returns its input, views of it, and containers of those: results that would point into
+    the caller's memory if the library handed them out as they are."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    @torch.jit.export
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(-1)
+
+    @torch.jit.export
+    def first(self, x: torch.Tensor) -> torch.Tensor:
+        return x[0]
+
+    @torch.jit.export
+    def transposed(self, x: torch.Tensor) -> torch.Tensor:
+        return x.t()  # a view with other strides: its copy must come out C-contiguous
+
+    @torch.jit.export
+    def nested(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         return x, [x[0], x]
+
+
+class SlowCounter(torch.nn.Module):
+    """Keeps state with a read-modify-write that spans `work` loop iterations, so calls
+    running at the same time overlap and lose updates unless the library serialises them."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def forward(self, work: int) -> int:
+        seen = self.count
+        spin = 0
+        for i in range(work):
+            spin += i % 7
+        self.count = seen + 1 + spin * 0
+        return self.count
 
 
 def save(module: torch.nn.Module, path, extra_files=None):
@@ -138,3 +174,67 @@ class Spins(torch.nn.Module):
         while bool(x.sum() > -1.0):
             x = x + 1.0
         return x
+
+
+class ConvReLU(torch.nn.Module):
+    """Two convolutions with ReLUs, a graph oneDNN Graph fuses. With `nan_bias`, one bias is
+    NaN: unfused, ReLU keeps the NaN and the second convolution spreads it to every output;
+    libtorch's fused convolution + ReLU turns it into 0 instead, so the fused model returns
+    numbers where torch.jit.load returns NaN. `nan_to` then replaces NaN in the result by a
+    number, so that both return finite results that differ by about that number."""
+
+    def __init__(self, nan_bias: bool = False, nan_to: Optional[float] = None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 8, 3)
+        self.conv2 = torch.nn.Conv2d(8, 4, 3)
+        self.replace_nan = nan_to is not None
+        self.nan_to = float(nan_to or 0.0)
+        if nan_bias:
+            with torch.no_grad():
+                self.conv1.bias[2] = float("nan")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        if self.replace_nan:
+            y = torch.nan_to_num(y, nan=self.nan_to)
+        return y
+
+
+def save_frozen(module: torch.nn.Module, path, input_shape):
+    """Saves `module` frozen, as scripts/export.py does, with the input shape that the library
+    warms the model up with (and checks fusion on) when loading it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        frozen = torch.jit.freeze(torch.jit.script(module.eval()))
+        frozen.save(str(path), _extra_files={
+            "tsrt/input_shapes": "x".join(str(d) for d in input_shape)})
+    return path
+
+
+class TinyClassifier(torch.nn.Module):
+    """ResNet-18's interface (N x 3 x 224 x 224 in, N x 1000 logits out) at a thousandth of
+    its work, for the C contract test under valgrind."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=4)
+        self.fc = torch.nn.Linear(4, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+class RunningSum(torch.nn.Module):
+    """Keeps state only through an in-place update of a buffer, with no attribute assigned."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("total", torch.zeros(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.total.add_(x)
+        return self.total * 1.0

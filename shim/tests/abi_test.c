@@ -13,6 +13,29 @@
 #include "tsrt.h"
 
 
+/* Sentinels: a failing call must leave its out-parameters exactly as they were. */
+#define UNTOUCHED_MODEL ((tsrt_model *)0x1)
+#define UNTOUCHED_TENSOR ((tsrt_tensor *)0x1)
+#define UNTOUCHED_ROWS ((int64_t)-777)
+#define UNTOUCHED_PROB (-2.5f)
+
+static void reset_topk_buffers(int64_t indices[10], float probs[10], int64_t *rows) {
+    int i;
+    for (i = 0; i < 10; ++i) {
+        indices[i] = -1000 - i;
+        probs[i] = UNTOUCHED_PROB;
+    }
+    *rows = UNTOUCHED_ROWS;
+}
+
+static int topk_buffers_untouched(const int64_t indices[10], const float probs[10],
+                                  const int64_t *rows) {
+    int i;
+    for (i = 0; i < 10; ++i)
+        if (indices[i] != -1000 - i || probs[i] != UNTOUCHED_PROB) return 0;
+    return *rows == UNTOUCHED_ROWS;
+}
+
 static unsigned char *read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     unsigned char *bytes;
@@ -39,8 +62,8 @@ static void test_versions_and_names(void) {
 }
 
 static void test_null_safety(void) {
-    tsrt_model *model = (tsrt_model *)0x1; /* sentinel: must stay untouched on failure */
-    tsrt_tensor *tensor = (tsrt_tensor *)0x1;
+    tsrt_model *model = UNTOUCHED_MODEL; /* sentinel: must stay untouched on failure */
+    tsrt_tensor *tensor = UNTOUCHED_TENSOR;
     int64_t shape[1] = {1};
     float data[1] = {0};
     tsrt_model_free(NULL);
@@ -50,31 +73,51 @@ static void test_null_safety(void) {
     CHECK(tsrt_tensor_ndim(NULL) == 0 && tsrt_tensor_data(NULL) == NULL);
     CHECK(tsrt_tensor_dtype(NULL) == TSRT_DTYPE_UNKNOWN && tsrt_tensor_nbytes(NULL) == 0);
     CHECK(tsrt_model_load(NULL, NULL, &model) == TSRT_ERR_INVALID_ARGUMENT);
-    CHECK(model == (tsrt_model *)0x1);
+    CHECK(model == UNTOUCHED_MODEL);
     CHECK(strstr(tsrt_last_error(), "path is NULL") != NULL);
     CHECK(tsrt_model_load("x.pt", NULL, NULL) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(tsrt_model_load_buffer(NULL, 10, NULL, &model) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(model == UNTOUCHED_MODEL);
     CHECK(tsrt_model_forward(NULL, data, shape, 1, &tensor) == TSRT_ERR_INVALID_ARGUMENT);
-    CHECK(tensor == (tsrt_tensor *)0x1);
+    CHECK(tensor == UNTOUCHED_TENSOR);
     CHECK(tsrt_options_new(NULL) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(tsrt_options_set_device(NULL, "cpu") == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(tsrt_tensor_softmax_topk(NULL, 1, NULL, NULL, 0) == TSRT_ERR_INVALID_ARGUMENT);
 }
 
-static void test_load_errors(void) {
-    tsrt_model *model = (tsrt_model *)0x1;
+static void test_load_errors(const char *path) {
+    tsrt_model *model = UNTOUCHED_MODEL;
     tsrt_options *options = NULL;
     CHECK(tsrt_model_load("/no/such/model.pt", NULL, &model) == TSRT_ERR_NOT_FOUND);
+    CHECK(model == UNTOUCHED_MODEL);
     CHECK(strstr(tsrt_last_error(), "/no/such/model.pt") != NULL);
     CHECK(strstr(tsrt_last_error(), "Exception raised from") == NULL);
     CHECK(tsrt_model_load("/", NULL, &model) == TSRT_ERR_IO);
+    CHECK(model == UNTOUCHED_MODEL);
+    CHECK(tsrt_model_load("/dev/null", NULL, &model) == TSRT_ERR_IO); /* not a regular file */
+    CHECK(model == UNTOUCHED_MODEL);
     CHECK(tsrt_model_load_buffer("not a zip file", 14, NULL, &model) == TSRT_ERR_BAD_MODEL);
+    CHECK(model == UNTOUCHED_MODEL);
     CHECK(tsrt_model_load_buffer("", 0, NULL, &model) == TSRT_ERR_BAD_MODEL);
-    CHECK(model == (tsrt_model *)0x1);
+    CHECK(model == UNTOUCHED_MODEL);
     CHECK(tsrt_options_new(&options) == TSRT_OK);
+    if (!options) return;
     CHECK(tsrt_options_set_device(options, "not-a-device") == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(tsrt_options_set_device(options, "cpu") == TSRT_OK);
     CHECK(strcmp(tsrt_last_error(), "") == 0); /* success clears the message */
+    /* A file over the size limit is refused before it is read, from a path or a buffer. */
+    CHECK(tsrt_options_set_max_file_size(options, 16) == TSRT_OK);
+    CHECK(tsrt_model_load(path, options, &model) == TSRT_ERR_TOO_LARGE);
+    CHECK(model == UNTOUCHED_MODEL);
+    CHECK(tsrt_model_load_buffer("0123456789abcdefg", 17, options, &model) ==
+          TSRT_ERR_TOO_LARGE);
+    CHECK(model == UNTOUCHED_MODEL);
+    CHECK(tsrt_options_set_max_file_size(options, 0) == TSRT_OK);
+    /* A device this machine lacks: CUDA where there is none, or an index past the last. */
+    CHECK(tsrt_options_set_device(options, "cuda:99") == TSRT_OK);
+    CHECK(tsrt_model_load(path, options, &model) == TSRT_ERR_DEVICE);
+    CHECK(model == UNTOUCHED_MODEL);
+    CHECK(tsrt_options_set_warmup_runs(options, 101) == TSRT_ERR_INVALID_ARGUMENT);
     tsrt_options_free(options);
 }
 
@@ -82,7 +125,7 @@ static void test_inference(const char *path) {
     size_t size = 0, i;
     unsigned char *bytes = read_file(path, &size);
     tsrt_model *from_file = NULL, *from_buffer = NULL;
-    tsrt_tensor *logits = NULL, *untouched = (tsrt_tensor *)0x1;
+    tsrt_tensor *logits = NULL, *untouched = UNTOUCHED_TENSOR;
     const int64_t shape[4] = {2, 3, 224, 224}, bad_shape[4] = {2, 3, -1, 224};
     const int64_t huge_shape[4] = {INT64_MAX, 2, 2, 2};
     size_t count = 2 * 3 * 224 * 224;
@@ -108,13 +151,15 @@ static void test_inference(const char *path) {
     CHECK(tsrt_tensor_numel(logits) == 2000);
     CHECK(tsrt_tensor_nbytes(logits) == 2000 * sizeof(float));
 
-    /* Buffers too small: an error, and the buffers keep their content. */
-    memset(indices, 0x7f, sizeof indices);
+    /* Every failing softmax + top-k leaves both buffers as they were. */
+    reset_topk_buffers(indices, probs, &rows);
     CHECK(tsrt_tensor_softmax_topk(logits, 5, indices, probs, 9) == TSRT_ERR_BUFFER_TOO_SMALL);
-    CHECK(indices[0] == 0x7f7f7f7f7f7f7f7fLL);
+    CHECK(topk_buffers_untouched(indices, probs, &rows));
     CHECK(tsrt_tensor_softmax_topk(logits, 0, indices, probs, 10) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(topk_buffers_untouched(indices, probs, &rows));
     CHECK(tsrt_tensor_softmax_topk(logits, 1001, indices, probs, 10) ==
           TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(topk_buffers_untouched(indices, probs, &rows));
     CHECK(tsrt_tensor_softmax_topk(logits, 5, indices, probs, 10) == TSRT_OK);
     CHECK(probs[0] >= probs[1] && probs[1] >= probs[4] && probs[5] >= probs[9]);
 
@@ -125,20 +170,57 @@ static void test_inference(const char *path) {
     CHECK(memcmp(indices, indices2, sizeof indices) == 0);
     CHECK(memcmp(probs, probs2, sizeof probs) == 0);
 
+    /* Every failing tsrt_model_topk leaves indices, probs and the row count untouched: bad
+     * shapes, a shape the model rejects, k out of range, buffers too small, no model. */
+    reset_topk_buffers(indices2, probs2, &rows);
+    CHECK(tsrt_model_topk(from_file, input, bad_shape, 4, 5, indices2, probs2, 10, &rows) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+    CHECK(tsrt_model_topk(from_file, input, shape, 3, 5, indices2, probs2, 10, &rows) ==
+          TSRT_ERR_FORWARD);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+    CHECK(tsrt_model_topk(from_file, input, shape, 4, 0, indices2, probs2, 10, &rows) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+    CHECK(tsrt_model_topk(from_file, input, shape, 4, 1001, indices2, probs2, 10, &rows) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+    CHECK(tsrt_model_topk(from_file, input, shape, 4, 5, indices2, probs2, 9, &rows) ==
+          TSRT_ERR_BUFFER_TOO_SMALL);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+    CHECK(tsrt_model_topk(NULL, input, shape, 4, 5, indices2, probs2, 10, &rows) ==
+          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+
     /* Malformed shapes are rejected before libtorch sees them. */
     CHECK(tsrt_model_forward(from_file, input, bad_shape, 4, &untouched) ==
           TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(untouched == UNTOUCHED_TENSOR);
     CHECK(tsrt_model_forward(from_file, input, huge_shape, 4, &untouched) ==
           TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(untouched == UNTOUCHED_TENSOR);
     CHECK(strstr(tsrt_last_error(), "overflows") != NULL);
     CHECK(tsrt_model_forward(from_file, input, shape, 65, &untouched) ==
           TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(untouched == UNTOUCHED_TENSOR);
     CHECK(tsrt_model_forward(from_file, NULL, shape, 4, &untouched) ==
           TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(untouched == UNTOUCHED_TENSOR);
     /* A shape the model rejects fails in forward, with the shape in the message. */
     CHECK(tsrt_model_forward(from_file, input, shape, 3, &untouched) == TSRT_ERR_FORWARD);
     CHECK(strstr(tsrt_last_error(), "[2, 3, 224]") != NULL);
-    CHECK(untouched == (tsrt_tensor *)0x1);
+    CHECK(untouched == UNTOUCHED_TENSOR);
+
+    /* A closed model refuses every call and leaves every out-parameter alone. */
+    tsrt_model_close(from_buffer);
+    untouched = UNTOUCHED_TENSOR;
+    CHECK(tsrt_model_forward(from_buffer, input, shape, 4, &untouched) == TSRT_ERR_CLOSED);
+    CHECK(untouched == UNTOUCHED_TENSOR);
+    CHECK(tsrt_model_topk(from_buffer, input, shape, 4, 5, indices2, probs2, 10, &rows) ==
+          TSRT_ERR_CLOSED);
+    CHECK(topk_buffers_untouched(indices2, probs2, &rows));
+    CHECK(strcmp(tsrt_model_device(from_buffer), "cpu") == 0); /* introspection still works */
+    tsrt_model_close(from_buffer);                            /* closing twice is harmless */
 
     tsrt_tensor_free(logits);
     tsrt_model_free(from_file);
@@ -190,7 +272,7 @@ int main(int argc, char **argv) {
     }
     test_versions_and_names();
     test_null_safety();
-    test_load_errors();
+    test_load_errors(argv[1]);
     test_inference(argv[1]);
     test_threads_setting();
     test_error_per_thread();
