@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import pyfront
+from pyfront._bindings import check
 import zoo
 from conftest import ROOT, raises_exactly
 
@@ -58,13 +59,13 @@ def test_every_status_code_raises_its_own_exception_class():
     statuses = header_statuses()
     assert statuses.pop("TSRT_OK") == 0
     assert set(statuses) == set(EXCEPTION_OF_STATUS), "a status code without a test"
-    pyfront.errors.check(0)  # OK raises nothing
+    check(0)  # OK raises nothing
     for name, code in statuses.items():
         with raises_exactly(EXCEPTION_OF_STATUS[name]) as caught:
-            pyfront.errors.check(code)
+            check(code)
         assert caught.value.status == name
     with raises_exactly(pyfront.PyfrontError) as caught:
-        pyfront.errors.check(-9999)  # a code newer than this pyfront
+        check(-9999)  # a code newer than this pyfront
     assert caught.value.status == "TSRT_UNKNOWN_STATUS"
     for cls, bases in PYTHON_BASES.items():
         assert issubclass(cls, pyfront.PyfrontError) and issubclass(cls, bases), cls
