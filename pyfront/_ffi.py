@@ -38,6 +38,7 @@ int tsrt_set_num_threads(int n);
 int tsrt_get_num_threads(void);
 int tsrt_set_fusion(int enable);
 int tsrt_get_fusion(void);
+int tsrt_cpu_has_native_bf16(void);
 
 typedef struct tsrt_options tsrt_options;
 int tsrt_options_new(tsrt_options **out);
@@ -50,6 +51,12 @@ int tsrt_options_set_warmup_runs(tsrt_options *options, int runs);
 int tsrt_options_add_warmup_shape(tsrt_options *options, const int64_t *shape,
                                   size_t ndim);
 int tsrt_options_clear_warmup_shapes(tsrt_options *options);
+typedef enum tsrt_precision {
+    TSRT_PRECISION_FP32 = 0,
+    TSRT_PRECISION_BF16 = 1,
+    TSRT_PRECISION_AUTO = 2
+} tsrt_precision;
+int tsrt_options_set_precision(tsrt_options *options, tsrt_precision precision);
 
 typedef struct tsrt_model tsrt_model;
 int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
@@ -58,6 +65,8 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
 void tsrt_model_close(tsrt_model *model);
 void tsrt_model_free(tsrt_model *model);
 const char *tsrt_model_device(const tsrt_model *model);
+int tsrt_model_precision(const tsrt_model *model);
+const char *tsrt_model_precision_note(const tsrt_model *model);
 
 typedef enum tsrt_dtype {
     TSRT_DTYPE_UNKNOWN = 0,
@@ -158,7 +167,7 @@ int64_t tsrt_model_parameter_count(const tsrt_model *model);
 """
 
 # The ABI version these declarations describe (TSRT_ABI_VERSION in tsrt.h).
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 def _open():

@@ -35,7 +35,12 @@ _scratch = _Scratch()
 _NOT_A_TENSOR = lib.TSRT_DTYPE_UNKNOWN
 
 
-def _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs):
+_PRECISIONS = {"fp32": lib.TSRT_PRECISION_FP32, "bf16": lib.TSRT_PRECISION_BF16,
+               "auto": lib.TSRT_PRECISION_AUTO}
+
+
+def _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs,
+             precision="fp32"):
     if not isinstance(device, str):
         raise InvalidArgumentError(f"device must be a str such as 'cpu', got {device!r}")
     pointer = ffi.new("tsrt_options **")
@@ -53,6 +58,10 @@ def _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs):
     if isinstance(warmup_runs, bool) or not isinstance(warmup_runs, int):
         raise InvalidArgumentError(f"warmup_runs must be an int, got {warmup_runs!r}")
     check(lib.tsrt_options_set_warmup_runs(options, warmup_runs))
+    if not isinstance(precision, str) or precision not in _PRECISIONS:
+        raise InvalidArgumentError(
+            f"precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
+    check(lib.tsrt_options_set_precision(options, _PRECISIONS[precision]))
     if warmup is not None:
         check(lib.tsrt_options_clear_warmup_shapes(options))
         for shape in warmup:
@@ -73,6 +82,11 @@ class Model:
     saved), and the load warms the model up (`warmup_runs` runs on each shape of `warmup`, by
     default the input shapes stored by scripts/export.py; `warmup=[]` for none).
 
+    `precision="bf16"` runs forward with bfloat16 weights and activations (inputs and results
+    stay float32), `"auto"` does so only where the CPU computes bfloat16 natively (AMX or
+    AVX512-BF16); either is checked against float32 at load and falls back to it (see
+    `precision` and `precision_note`). The default `"fp32"` leaves the numbers as saved.
+
     Runs on `device` ("cpu", "cuda" or "cuda:N"). `max_file_size` (bytes) refuses larger files
     before reading them. `debug_info=True` loads the file's debug records so that errors
     quote the original Python source; only for trusted files (see tsrt.h).
@@ -84,8 +98,9 @@ class Model:
 
     def __init__(self, source, device: str = "cpu", *, freeze: bool = True, warmup=None,
                  warmup_runs: int = 3, max_file_size: int | None = None,
-                 debug_info: bool = False):
-        options = _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs)
+                 debug_info: bool = False, precision: str = "fp32"):
+        options = _options(device, max_file_size, debug_info, freeze, warmup, warmup_runs,
+                           precision)
         out = ffi.new("tsrt_model **")
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = ffi.from_buffer(source)
@@ -229,6 +244,18 @@ class Model:
         """True when the model runs with oneDNN Graph fusion, checked at load against the
         unfused model (needs warm-up shapes; see `Model`)."""
         return bool(lib.tsrt_model_run_flags(self._live_handle()) & lib.TSRT_RUN_FUSED)
+
+    @property
+    def precision(self) -> str:
+        """"fp32" or "bf16": what forward really runs with."""
+        code = lib.tsrt_model_precision(self._live_handle())
+        return "bf16" if code == lib.TSRT_PRECISION_BF16 else "fp32"
+
+    @property
+    def precision_note(self) -> str:
+        """Why the model runs with another precision than asked for, or a remark on the one it
+        runs with; "" when there is nothing to say."""
+        return ffi.string(lib.tsrt_model_precision_note(self._live_handle())).decode()
 
     @property
     def keeps_state(self) -> bool:

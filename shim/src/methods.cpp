@@ -17,6 +17,8 @@ namespace {
 // binding does: an int where a float is wanted, typed lists from untyped ones (an empty list
 // is Any[] until it meets a schema), and the same inside tuples, lists, dicts and Optionals.
 c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
+    // The commonest case first: value.type() of a tensor builds a new type object.
+    if (value.isTensor() && type->kind() == c10::TensorType::Kind) return value;
     if (value.type()->isSubtypeOf(*type)) return value;
     if (auto optional = type->cast<c10::OptionalType>()) {
         return value.isNone() ? value : coerce_to(value, optional->getElementType());
@@ -47,15 +49,13 @@ c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
     return value;  // left for the schema check to report
 }
 
-torch::jit::Method find_method(tsrt_model &model, const char *name) {
-    auto method = model.module.find_method(name);
-    if (!method) {
-        std::string known;
-        for (const auto &m : model.method_names) known += (known.empty() ? "" : ", ") + m;
-        fail(TSRT_ERR_NO_SUCH_NAME,
-             std::string("the model has no method '") + name + "' (it has: " + known + ")");
-    }
-    return *method;
+const tsrt::MethodEntry &find_method(const tsrt_model &model, const char *name) {
+    for (const tsrt::MethodEntry &method : model.methods)
+        if (method.name == name) return method;
+    std::string known;
+    for (const auto &m : model.method_names) known += (known.empty() ? "" : ", ") + m;
+    fail(TSRT_ERR_NO_SUCH_NAME,
+         std::string("the model has no method '") + name + "' (it has: " + known + ")");
 }
 
 // "Float[1, 3, 224]" for a tensor, the TorchScript type for anything else.
@@ -83,48 +83,64 @@ namespace tsrt {
 c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args) {
     InFlight registered(model);
     c10::InferenceMode inference_mode;
-    torch::jit::Method method = find_method(model, name);
-    const c10::FunctionSchema &schema = method.function().getSchema();
+    const MethodEntry &method = find_method(model, name);
+    const c10::FunctionSchema &schema = method.function->getSchema();
 
     std::vector<c10::IValue> stack;  // self first, as the schema lists it
     stack.reserve(args.size() + 1);
     stack.push_back(model.module._ivalue());
     std::vector<at::Tensor> borrowed;
     for (size_t i = 0; i < args.size(); ++i) {
-        c10::IValue arg = std::move(args[i]);
+        c10::IValue &arg = args[i];
         if (i + 1 < schema.arguments().size())
             arg = coerce_to(arg, schema.arguments()[i + 1].type());
         collect_tensors(arg, borrowed);
         if (!model.device.is_cpu()) arg = arg.deepcopy(model.device);
-        stack.push_back(std::move(arg));
+        stack.push_back(arg);
     }
     try {
         schema.checkAndNormalizeInputs(stack);
     } catch (const c10::Error &e) {
         fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ") + name + ": " +
                                             last_line(e.what_without_backtrace()) +
-                                            " (schema: " + model.schemas.at(name) + ")");
+                                            " (schema: " + method.schema + ")");
     }
+    if (stack.size() != args.size() + 1) args.assign(stack.begin() + 1, stack.end());  // defaults
     CallGuard serialise(model);
     ThreadBudget threads;
-    ExecutionScope scope(model);
     if (model.keeps_state)  // the model could keep a reference to caller memory
         for (size_t i = 1; i < stack.size(); ++i) stack[i] = with_copied_tensors(stack[i]);
-    std::vector<c10::IValue> arguments(stack.begin() + 1, stack.end());
+    c10::IValue result = model.fast && &method == model.forward
+                             ? run_fast_forward(model, args)
+                             : invoke(*method.function, std::move(stack), false, name, args);
+    return without_aliases(result, borrowed);
+}
+
+c10::IValue invoke(torch::jit::Function &function, std::vector<c10::IValue> stack,
+                   bool optimise, const std::string &name,
+                   const std::vector<c10::IValue> &args) {
+    torch::jit::GraphOptimizerEnabledGuard optimiser(optimise);
     try {
-        method.function().run(stack);
+        function.run(stack);
     } catch (const c10::OutOfMemoryError &) {
         throw;
     } catch (const std::bad_alloc &) {
         throw;
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_call_failure(name, arguments.data(), arguments.size(),
-                                                     e.what_without_backtrace()));
-    } catch (const std::exception &e) {
         fail(TSRT_ERR_FORWARD,
-             describe_call_failure(name, arguments.data(), arguments.size(), e.what()));
+             describe_call_failure(name, args.data(), args.size(), e.what_without_backtrace()));
+    } catch (const std::exception &e) {
+        fail(TSRT_ERR_FORWARD, describe_call_failure(name, args.data(), args.size(), e.what()));
     }
-    return without_aliases(stack.back(), borrowed);
+    return std::move(stack.back());
+}
+
+c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &args) {
+    std::vector<c10::IValue> stack;
+    stack.reserve(args.size() + 1);
+    stack.push_back(model.module._ivalue());
+    stack.insert(stack.end(), args.begin(), args.end());
+    return invoke(*model.forward->function, std::move(stack), false, "forward", args);
 }
 
 std::string describe_call_failure(const std::string &method, const c10::IValue *args,
@@ -148,6 +164,18 @@ void describe_model(tsrt_model &model) {
     for (const at::Tensor &parameter : model.module.parameters(/*recurse=*/true))
         model.parameter_count += parameter.numel();
     model.keeps_state = may_change_own_state(model.module);
+}
+
+void bind_methods(tsrt_model &model) {
+    model.methods.clear();
+    for (const torch::jit::Method &method : model.module.get_methods()) {
+        auto schema = model.schemas.find(method.name());
+        model.methods.push_back({method.name(), &method.function(),
+                                 schema != model.schemas.end() ? schema->second : ""});
+    }
+    model.forward = nullptr;
+    for (const MethodEntry &method : model.methods)
+        if (method.name == "forward") model.forward = &method;
 }
 
 }  // namespace tsrt
