@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
-    "get_num_threads", "set_num_threads", "set_fusion", "get_fusion",
+    "get_num_threads", "set_num_threads", "set_fusion", "get_fusion", "cpu_has_native_bf16",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
     "OutOfMemoryError", "NoSuchNameError", "ModelCrashedError",
@@ -45,13 +45,19 @@ def get_num_threads() -> int:
 
 def set_fusion(enable: bool) -> None:
     """Turns oneDNN Graph fusion on or off for the whole process (on by default; see tsrt.h).
-    It applies to graphs optimised afterwards: set it before loading models."""
+    It applies to models loaded afterwards."""
     _check(_lib.tsrt_set_fusion(bool(enable)))
 
 
 def get_fusion() -> bool:
     """Whether oneDNN Graph fusion is on."""
     return bool(_lib.tsrt_get_fusion())
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16): where
+    `Model(..., precision="auto")` runs bf16."""
+    return bool(_lib.tsrt_cpu_has_native_bf16())
 
 
 def set_num_threads(n: int) -> None:

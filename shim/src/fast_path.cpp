@@ -228,6 +228,7 @@ std::string prepare_fast_path(FastPath &fast, const std::vector<at::Tensor> &inp
         if (!spec->verified) return why + " on the warm-up shape " + describe_shapes(tensors);
         fast.shapes.emplace(std::move(key), std::move(spec));
     }
+    if (fast.shapes.empty()) return "no warm-up shape has elements to check it on";
     return "";
 }
 
