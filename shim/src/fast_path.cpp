@@ -102,7 +102,6 @@ c10::IValue run_specialisation(const tsrt::Specialisation &spec, const tsrt::Fas
     stack.reserve(args.size() + 1);
     stack.push_back(spec.module._ivalue());
     for (const c10::IValue &arg : args) stack.push_back(specialisation_argument(arg, fast.bf16));
-    torch::jit::GraphOptimizerEnabledGuard optimise(true);
     spec.forward->run(stack);
     c10::IValue result = std::move(stack.back());
     if (!fast.bf16) return result;
@@ -135,6 +134,9 @@ std::shared_ptr<tsrt::Specialisation> prepare(const tsrt::FastPath &fast,
         spec->forward = &spec->module.get_method("forward").function();
         c10::IValue result;
         {
+            // The graph is optimised (for these shapes) during these runs and never again:
+            // later calls find the optimised plan whatever the thread's optimiser setting.
+            torch::jit::GraphOptimizerEnabledGuard optimise(true);
             tsrt::FusionSwitch fusion(fast.fused);
             for (int run = 0; run < std::max(1, fast.warmup_runs); ++run)
                 result = run_specialisation(*spec, fast, args);

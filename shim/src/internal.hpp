@@ -88,7 +88,7 @@ struct tsrt_model {
     // Runs forward with oneDNN Graph fusion: frozen, and verified against the unfused model.
     bool fused = false;
     // forward's verified fast path; null when every call runs `module` itself (the reference:
-    // as saved or frozen, float32, never fused, with the graph optimiser off).
+    // as saved or frozen, float32, run by libtorch's simple executor, which never fuses).
     std::unique_ptr<tsrt::FastPath> fast;
     tsrt_precision precision = TSRT_PRECISION_FP32;  // what forward really runs with
     std::string precision_note;                      // tsrt_model_precision_note
@@ -224,20 +224,20 @@ void check_tensors_fit_storage(const torch::jit::Module &module);
 // references caller memory.
 c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args);
 
-// Runs `function` on `stack` (self, then the arguments) with the graph optimiser on or off in
-// this thread, and returns its result. What libtorch raises becomes TSRT_ERR_FORWARD with a
-// message naming method `name` and describing `args`.
+// Runs `function` on `stack` (self, then the arguments) and returns its result. What libtorch
+// raises becomes TSRT_ERR_FORWARD with a message naming method `name` and describing `args`.
 c10::IValue invoke(torch::jit::Function &function, std::vector<c10::IValue> stack,
-                   bool optimise, const std::string &name,
-                   const std::vector<c10::IValue> &args);
+                   const std::string &name, const std::vector<c10::IValue> &args);
 
-// Runs forward on the reference, the model's `module`: float32, never fused, optimiser off.
+// Runs forward on the reference, the model's `module`: float32, as saved or frozen, run by
+// libtorch's simple executor (never optimised, so never fused).
 c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &args);
 
 // Reads method names, schemas, parameter count and state analysis into `model`.
 void describe_model(tsrt_model &model);
 
-// Finds the methods of the model's final module once (after freezing) for the calls.
+// Finds the methods of the model's final module once (after freezing) for the calls, and
+// makes them run with libtorch's simple executor. Before any call runs the module.
 void bind_methods(tsrt_model &model);
 
 // Applies the loading options that make a model fast: freezing, then the verified fast path

@@ -1,6 +1,7 @@
 // Calling any method with any arguments, and describing a loaded model.
 #include <ATen/core/function_schema.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/api/function_impl.h>
 
 #include <sstream>
 #include <string>
@@ -112,14 +113,12 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
         for (size_t i = 1; i < stack.size(); ++i) stack[i] = with_copied_tensors(stack[i]);
     c10::IValue result = model.fast && &method == model.forward
                              ? run_fast_forward(model, args)
-                             : invoke(*method.function, std::move(stack), false, name, args);
+                             : invoke(*method.function, std::move(stack), name, args);
     return without_aliases(result, borrowed);
 }
 
 c10::IValue invoke(torch::jit::Function &function, std::vector<c10::IValue> stack,
-                   bool optimise, const std::string &name,
-                   const std::vector<c10::IValue> &args) {
-    torch::jit::GraphOptimizerEnabledGuard optimiser(optimise);
+                   const std::string &name, const std::vector<c10::IValue> &args) {
     try {
         function.run(stack);
     } catch (const c10::OutOfMemoryError &) {
@@ -140,7 +139,7 @@ c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &arg
     stack.reserve(args.size() + 1);
     stack.push_back(model.module._ivalue());
     stack.insert(stack.end(), args.begin(), args.end());
-    return invoke(*model.forward->function, std::move(stack), false, "forward", args);
+    return invoke(*model.forward->function, std::move(stack), "forward", args);
 }
 
 std::string describe_call_failure(const std::string &method, const c10::IValue *args,
@@ -167,6 +166,12 @@ void describe_model(tsrt_model &model) {
 }
 
 void bind_methods(tsrt_model &model) {
+    // The reference runs with libtorch's simple executor: as saved, never profiled, optimised
+    // or fused, whatever the calling thread's optimiser setting or the process-wide fusion
+    // switch. Copies made later (the fast path's) get the profiling executor.
+    for (torch::jit::Function *function : model.module._ivalue()->compilation_unit()->get_functions())
+        if (auto *graph_function = torch::jit::tryToGraphFunction(*function))
+            graph_function->_set_initial_executor_execution_mode(torch::jit::SIMPLE);
     model.methods.clear();
     for (const torch::jit::Method &method : model.module.get_methods()) {
         auto schema = model.schemas.find(method.name());
@@ -210,7 +215,6 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
         require(model != nullptr, "model is NULL");
         require(name != nullptr, "name is NULL");
         require(out != nullptr && info != nullptr, "out or info is NULL");
-        c10::InferenceMode inference_mode;
         at::Tensor input =
             tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
         c10::IValue result = tsrt::call_method(*model, name, {c10::IValue(input)});
@@ -221,8 +225,9 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
             tsrt_dtype type = tsrt::to_abi_dtype(tensor.scalar_type());
             if (type != TSRT_DTYPE_UNKNOWN && tensor.layout() == c10::kStrided &&
                 !tensor.is_quantized()) {
-                tensor = tensor.to(at::kCPU).contiguous();
-                result = c10::IValue(tensor);
+                if (!tensor.is_cpu()) tensor = tensor.to(at::kCPU);
+                if (!tensor.is_contiguous()) tensor = tensor.contiguous();
+                result = c10::IValue(std::move(tensor));
                 const at::Tensor &kept = result.toTensor();
                 described = {type, static_cast<size_t>(kept.dim()),
                              kept.dim() ? kept.sizes().data() : nullptr,
