@@ -34,10 +34,16 @@ def set_num_threads(n: int) -> None:
 
 def set_fusion(enable: bool) -> None:
     """Turns oneDNN Graph fusion on or off for the whole process (on by default; see tsrt.h).
-    It applies to graphs optimised afterwards: set it before loading models."""
+    It applies to models loaded afterwards."""
     _native.set_fusion(enable)
 
 
 def get_fusion() -> bool:
     """Whether oneDNN Graph fusion is on."""
     return _native.get_fusion()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16): where
+    `Model(..., precision="auto")` runs bf16."""
+    return _native.cpu_has_native_bf16()

@@ -27,10 +27,12 @@ def _classify(args) -> int:
     if args.k < 1 or args.batch_size < 1:
         args.parser.error("--k and --batch-size must be at least 1")
     try:
-        model = Model(args.model, debug_info=args.debug)
+        model = Model(args.model, debug_info=args.debug, precision=args.precision)
     except PyfrontError as error:
         print(f"pyfront classify: {error}", file=sys.stderr)
         return 2
+    if model.precision_note:
+        print(f"pyfront classify: {model.precision_note}", file=sys.stderr)
     progress = args.progress if args.progress is not None else (
         sys.stderr.isatty() and len(args.images) > args.batch_size)
     failures = 0
@@ -83,7 +85,16 @@ def _info(args) -> int:
         "extra_files": {name: len(data) for name, data in model.extra_files.items()},
         "metadata": {key: value for key, value in meta.items() if key != "labels"},
         "labels": len(meta.get("labels") or []),
+        "cpu_native_bf16": pyfront.cpu_has_native_bf16(),
     }
+    if args.precision:  # load it as classify would, to see what it runs with
+        try:
+            loaded = pyfront.Model(args.model, precision=args.precision)
+        except PyfrontError as error:
+            print(f"pyfront info: {error}", file=sys.stderr)
+            return 2
+        info["precision"] = {"asked": args.precision, "runs": loaded.precision,
+                             "fused": loaded.fused, "note": loaded.precision_note}
     if args.json:
         json.dump(info, sys.stdout, indent=1)
         print()
@@ -95,6 +106,13 @@ def _info(args) -> int:
              if not model.parameter_count and meta.get("parameters") else ""))
     print(f"frozen      {'yes' if info['frozen'] else 'no'};"
           f" keeps state between calls: {'yes' if info['keeps_state'] else 'no'}")
+    print(f"bf16        {'native' if info['cpu_native_bf16'] else 'not native'} on this CPU"
+          f" (precision 'auto' runs {'bf16' if info['cpu_native_bf16'] else 'fp32'})")
+    if "precision" in info:
+        runs = info["precision"]
+        print(f"precision   {runs['runs']} when asked for {runs['asked']}"
+              f"{', fused' if runs['fused'] else ''}"
+              + (f": {runs['note']}" if runs["note"] else ""))
     print("methods")
     for name, schema in info["methods"].items():
         print(f"  {schema}")
@@ -146,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true",
                           help='print a JSON list of {"image", "top": [{"index", "label", '
                                '"prob"}]} (or {"image", "error"})')
+    classify.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                          help="fp32 (default), bf16 (checked against fp32 when loading; "
+                               "falls back to it), or auto: bf16 where the CPU has it natively")
     classify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="progress bar on stderr (default: when stderr is a terminal "
                                "and there is more than one batch)")
@@ -158,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "parameter count, size, and the libtorch version it will run on.")
     info.add_argument("model", metavar="FILE", help="TorchScript file")
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--precision", choices=("fp32", "bf16", "auto"),
+                      help="also load the model as classify would with this precision and "
+                           "say what it runs with")
     _add_debug(info, argparse.SUPPRESS)
     info.set_defaults(handler=_info, parser=info)
 

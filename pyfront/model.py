@@ -25,6 +25,11 @@ class Model:
     saved), and the load warms the model up (`warmup_runs` runs on each shape of `warmup`, by
     default the input shapes stored by scripts/export.py; `warmup=[]` for none).
 
+    `precision="bf16"` runs forward with bfloat16 weights and activations (inputs and results
+    stay float32), `"auto"` does so only where the CPU computes bfloat16 natively (AMX or
+    AVX512-BF16); either is checked against float32 at load and falls back to it (see
+    `precision` and `precision_note`). The default `"fp32"` leaves the numbers as saved.
+
     Runs on `device` ("cpu", "cuda" or "cuda:N"). `max_file_size` (bytes) refuses larger files
     before reading them. `debug_info=True` loads the file's debug records so that errors
     quote the original Python source; only for trusted files (see tsrt.h).
@@ -39,8 +44,10 @@ class Model:
 
     def __init__(self, source: Source, device: str = "cpu", *, freeze: bool = True,
                  warmup: Iterable[Sequence[int]] | None = None, warmup_runs: int = 3,
-                 max_file_size: int | None = None, debug_info: bool = False) -> None:
-        options = new_options(device, max_file_size, debug_info, freeze, warmup, warmup_runs)
+                 max_file_size: int | None = None, debug_info: bool = False,
+                 precision: str = "fp32") -> None:
+        options = new_options(device, max_file_size, debug_info, freeze, warmup, warmup_runs,
+                              precision)
         if isinstance(source, (bytes, bytearray, memoryview)):
             self._handle = _native.load_buffer(source, options)
             self.path = None
@@ -123,6 +130,17 @@ class Model:
         """True when the model runs with oneDNN Graph fusion, checked at load against the
         unfused model (needs warm-up shapes; see `Model`)."""
         return _native.run_flags(self._live_handle())["fused"]
+
+    @property
+    def precision(self) -> str:
+        """"fp32" or "bf16": what forward really runs with."""
+        return _native.precision(self._live_handle())
+
+    @property
+    def precision_note(self) -> str:
+        """Why the model runs with another precision than asked for, or a remark on the one it
+        runs with; "" when there is nothing to say."""
+        return _native.precision_note(self._live_handle())
 
     @property
     def keeps_state(self) -> bool:

@@ -65,6 +65,7 @@ def ctest_output(resnet18_path):
     shutil.copyfile(resnet18_path, models / "resnet18.pt")
     zoo.save(zoo.Mixed(), models / "mixed.pt")
     zoo.save(zoo.Counter(), models / "counter.pt")
+    zoo.save(zoo.Aliases(), models / "aliases.pt")
     ctest = shutil.which("ctest") or str(Path(sys.executable).parent / "ctest")
     result = run(ctest, "--test-dir", BUILD, "--verbose")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr

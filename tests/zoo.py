@@ -238,3 +238,39 @@ class RunningSum(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.total.add_(x)
         return self.total * 1.0
+
+
+class Overflows(torch.nn.Module):
+    """Overflows float32 inside from ordinary inputs (x > 34): the convolution's sums become
+    Inf - Inf = NaN, which fused kernels turn into 0 at the ReLU while torch keeps it; the
+    second result is Inf either way."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        h = x * 1e37
+        return self.conv2(torch.relu(self.conv(h))), h.amax()
+
+
+class Cancels(torch.nn.Module):
+    """(x + x^3) - x^3: exact in float32 for small x, far off in bfloat16 once x^3 dwarfs x
+    (8 significant bits): fine on inputs in [0, 1), wrong on inputs near 10."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cube = x * x * x
+        return (x + cube) - cube
+
+
+class CancelsWithWeights(torch.nn.Module):
+    """x * 1.001 - x: its weights round to 1.0 in bfloat16, so the result becomes 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.full((8,), 1.001))
+        self.b = torch.nn.Parameter(torch.ones(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.a - x * self.b

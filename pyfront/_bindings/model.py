@@ -144,6 +144,16 @@ def run_flags(model) -> dict:
     return {"frozen": bool(flags & C.TSRT_RUN_FROZEN), "fused": bool(flags & C.TSRT_RUN_FUSED)}
 
 
+def precision(model) -> str:
+    """"fp32" or "bf16": what forward really runs with."""
+    code = lib().tsrt_model_precision(model)
+    return "bf16" if code == C.TSRT_PRECISION_BF16 else "fp32"
+
+
+def precision_note(model) -> str:
+    return ffi.string(lib().tsrt_model_precision_note(model)).decode()
+
+
 def keeps_state(model) -> bool:
     return lib().tsrt_model_keeps_state(model) == 1
 

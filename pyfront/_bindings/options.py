@@ -1,13 +1,17 @@
 """Load options: Python arguments to a tsrt_options handle."""
 from __future__ import annotations
 
-from .._ffi import ffi, lib
+from .._ffi import C, ffi, lib
 from ..errors import InvalidArgumentError
 from . import check
 
 
+_PRECISIONS = {"fp32": "TSRT_PRECISION_FP32", "bf16": "TSRT_PRECISION_BF16",
+               "auto": "TSRT_PRECISION_AUTO"}
+
+
 def new_options(device: str, max_file_size, debug_info: bool, freeze: bool, warmup,
-                warmup_runs: int):
+                warmup_runs: int, precision: str = "fp32"):
     """A tsrt_options handle holding these settings, freed when it is garbage collected
     (the load copies what it needs)."""
     if not isinstance(device, str):
@@ -28,6 +32,10 @@ def new_options(device: str, max_file_size, debug_info: bool, freeze: bool, warm
     if isinstance(warmup_runs, bool) or not isinstance(warmup_runs, int):
         raise InvalidArgumentError(f"warmup_runs must be an int, got {warmup_runs!r}")
     check(library.tsrt_options_set_warmup_runs(options, warmup_runs))
+    if not isinstance(precision, str) or precision not in _PRECISIONS:
+        raise InvalidArgumentError(
+            f"precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
+    check(library.tsrt_options_set_precision(options, getattr(C, _PRECISIONS[precision])))
     if warmup is not None:
         check(library.tsrt_options_clear_warmup_shapes(options))
         for shape in warmup:

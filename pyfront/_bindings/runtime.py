@@ -31,3 +31,7 @@ def set_fusion(enable: bool) -> None:
 
 def get_fusion() -> bool:
     return bool(lib().tsrt_get_fusion())
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(lib().tsrt_cpu_has_native_bf16())

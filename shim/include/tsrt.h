@@ -121,11 +121,15 @@ TSRT_API TSRT_NODISCARD int tsrt_set_num_threads(int n);
 TSRT_API int tsrt_get_num_threads(void);
 
 /* oneDNN Graph fusion of the models' operators (convolutions with their activations and
- * additions, and more), which makes CNNs on x86 CPUs markedly faster. Process-wide, and read
- * when a model's graph is optimised (during warm-up, or on the first calls with a new input
- * shape): on by default from the first load, unless turned off before. (ABI 2) */
+ * additions, and more), which makes CNNs on x86 CPUs markedly faster. Process-wide, on by
+ * default, and read when a model is loaded: a model loaded while it is off never runs fused.
+ * (ABI 2) */
 TSRT_API TSRT_NODISCARD int tsrt_set_fusion(int enable);
 TSRT_API int tsrt_get_fusion(void);
+
+/* 1 when this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16 instructions, as
+ * libtorch detects them), else 0. Decides what TSRT_PRECISION_AUTO picks. (ABI 3) */
+TSRT_API int tsrt_cpu_has_native_bf16(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Load options                                                                               */
@@ -182,6 +186,36 @@ TSRT_API TSRT_NODISCARD int tsrt_options_add_warmup_shape(tsrt_options *options,
                                            size_t ndim);
 TSRT_API TSRT_NODISCARD int tsrt_options_clear_warmup_shapes(tsrt_options *options);
 
+/* The numeric precision a model's forward runs with. The numbers are this ABI's own. (ABI 3) */
+typedef enum tsrt_precision {
+    TSRT_PRECISION_FP32 = 0, /* float32, as saved: the default */
+    TSRT_PRECISION_BF16 = 1, /* bfloat16 weights and activations, verified at load (below) */
+    TSRT_PRECISION_AUTO = 2  /* BF16 where tsrt_cpu_has_native_bf16(), else FP32 */
+} tsrt_precision;
+
+/* Asks for a precision; TSRT_ERR_INVALID_ARGUMENT for a value not in tsrt_precision.
+ *
+ * With BF16 the load converts the float32 constants of the frozen forward (its weights) to
+ * bfloat16 inside the library; each call casts float32 input tensors to bfloat16 and hands
+ * bfloat16 results back as float32, so callers pass and receive the same types as with FP32.
+ * The converted model is trusted only after it agrees with the float32 model on the warm-up
+ * inputs (uniform random values in [0, 1) of each warm-up shape): every floating-point result
+ * tensor within 0.03 times the largest |float32 value| of its sample (the slice along the first
+ * dimension), with NaN and infinities in the same places. For (N, C) logits that bounds each
+ * row's bfloat16 top class to within 0.06 of the largest |logit| of the float32 top class.
+ * ResNet-18 measured 0.005. A model that fails the check runs in float32.
+ *
+ * What runs in float32 whatever was asked, tsrt_model_precision_note saying why: models that
+ * keep state (their methods change their attributes), models not frozen (freezing turned off
+ * for a file whose weights are attributes), loads without warm-up shapes or runs (nothing to
+ * verify with), devices other than the CPU, and models whose forward writes into its
+ * arguments. Methods other than forward always run in float32.
+ *
+ * AUTO on a CPU without native bfloat16 runs FP32. BF16 asked for explicitly runs bfloat16 on
+ * any CPU where libtorch can (often slower than float32 there: the note says so), so that
+ * results can be checked on any machine. */
+TSRT_API TSRT_NODISCARD int tsrt_options_set_precision(tsrt_options *options, tsrt_precision precision);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Models                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -215,6 +249,16 @@ TSRT_API void tsrt_model_free(tsrt_model *model);
 /* The device the model runs on, as a string like "cpu" or "cuda:0". Owned by the model; valid
  * until it is freed. NULL if model is NULL. */
 TSRT_API const char *tsrt_model_device(const tsrt_model *model);
+
+/* The precision the model's forward really runs with: TSRT_PRECISION_FP32 or
+ * TSRT_PRECISION_BF16 (never AUTO); -1 for NULL. (ABI 3) */
+TSRT_API int tsrt_model_precision(const tsrt_model *model);
+
+/* Why the model runs with another precision than the one asked for (e.g. "bf16 was asked for,
+ * but the model keeps state between calls, so it runs in fp32"), or a remark on the one it
+ * runs with (bf16 without native support in this CPU); "" when there is nothing to say. Owned
+ * by the model, valid until it is freed; NULL for NULL. (ABI 3) */
+TSRT_API const char *tsrt_model_precision_note(const tsrt_model *model);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors handed back by the library                                                        */

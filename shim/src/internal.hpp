@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,7 +32,43 @@ struct tsrt_options {
     int warmup_runs = 3;          // forward runs per warm-up shape; 0: no warm-up
     bool warmup_shapes_given = false;
     std::vector<std::vector<int64_t>> warmup_shapes;  // else the file's tsrt/input_shapes
+    tsrt_precision precision = TSRT_PRECISION_FP32;
 };
+
+namespace tsrt {
+
+// The dtypes and sizes of a forward call's tensor arguments, flattened: what a specialised
+// copy of forward is prepared for (oneDNN Graph kernels are compiled for fixed shapes).
+using ShapeKey = std::vector<int64_t>;
+
+// A copy of forward prepared (warmed up, its kernels compiled) for one ShapeKey, and whether
+// it agreed with the reference on the input it was prepared with. Immutable once published.
+struct Specialisation {
+    torch::jit::Module module;
+    torch::jit::Function *forward = nullptr;  // module's forward
+    bool verified = false;
+};
+
+// How forward runs fast (see fast_path.cpp): a frozen forward in the chosen variant (fused,
+// bf16), copied and checked per input shape. The reference is the model's `module`.
+struct FastPath {
+    torch::jit::Module base;  // never run itself: each specialisation is a clone of it
+    bool fused = false;       // run with oneDNN Graph fusion
+    bool bf16 = false;        // weights in bfloat16; float32 inputs cast, results cast back
+    double tolerance = 0;     // relative to the largest |reference value| of each sample
+    int warmup_runs = 3;
+    std::shared_mutex lock;   // guards `shapes`
+    std::map<ShapeKey, std::shared_ptr<const Specialisation>> shapes;
+};
+
+// A method of the loaded module, found once at load so calls need no lookup by name.
+struct MethodEntry {
+    std::string name;
+    torch::jit::Function *function;
+    std::string schema;  // what tsrt_model_method_schema hands out
+};
+
+}  // namespace tsrt
 
 struct tsrt_model {
     tsrt_model(torch::jit::Module module, c10::Device device, std::string device_name)
@@ -42,6 +79,8 @@ struct tsrt_model {
     std::string device_name;  // what tsrt_model_device hands out
     std::vector<std::string> method_names;
     std::map<std::string, std::string> schemas;      // method name -> schema text
+    std::vector<tsrt::MethodEntry> methods;          // bound after the load's optimisation
+    const tsrt::MethodEntry *forward = nullptr;      // in `methods`, when the model has one
     std::map<std::string, std::string> extra_files;  // name -> content
     std::vector<const std::string *> extra_file_names;
     // Parameter elements; for a frozen file, the count export recorded before freezing.
@@ -56,8 +95,13 @@ struct tsrt_model {
     // Frozen (by the file or at load): weights are constants. Only frozen graphs may be
     // optimised with oneDNN Graph fusion, which gives wrong results on unfrozen ones.
     bool frozen = false;
-    // Runs with oneDNN Graph fusion: frozen, and verified against the unfused model at load.
+    // Runs forward with oneDNN Graph fusion: frozen, and verified against the unfused model.
     bool fused = false;
+    // forward's verified fast path; null when every call runs `module` itself (the reference:
+    // as saved or frozen, float32, run by libtorch's simple executor, which never fuses).
+    std::unique_ptr<tsrt::FastPath> fast;
+    tsrt_precision precision = TSRT_PRECISION_FP32;  // what forward really runs with
+    std::string precision_note;                      // tsrt_model_precision_note
     std::mutex call_lock;
     // tsrt_model_close: calls in flight, and whether the model is closed. A call registers
     // itself before touching the module; close waits for the count to drop to zero.
@@ -168,6 +212,9 @@ void collect_tensors(const c10::IValue &value, std::vector<at::Tensor> &out);
 // `value` with every tensor replaced by a copy (inputs to models that keep state).
 c10::IValue with_copied_tensors(const c10::IValue &value);
 
+// `value` with every tensor of type `from` replaced by a copy converted to `to`.
+c10::IValue cast_tensors(const c10::IValue &value, c10::ScalarType from, c10::ScalarType to);
+
 // Whether any method of `module` may assign or modify in place one of its attributes.
 bool may_change_own_state(const torch::jit::Module &module);
 
@@ -197,6 +244,9 @@ void reject_other_archives(caffe2::serialize::PyTorchStreamReader &reader,
 // or a torch.save checkpoint in the legacy format. Does nothing for anything else.
 void reject_other_formats(const unsigned char *head, size_t size, const std::string &weights);
 
+// Whether `forward` may modify one of its arguments in place.
+bool forward_may_write_arguments(const torch::jit::Module &module);
+
 // Fails with TSRT_ERR_BAD_MODEL when a tensor of the module (attribute or constant) claims
 // more elements than its storage holds.
 void check_tensors_fit_storage(const torch::jit::Module &module);
@@ -205,31 +255,75 @@ void check_tensors_fit_storage(const torch::jit::Module &module);
 // references caller memory.
 c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args);
 
+// Runs `function` on `stack` (self, then the arguments) and returns its result. What libtorch
+// raises becomes TSRT_ERR_FORWARD with a message naming method `name` and describing `args`.
+c10::IValue invoke(const tsrt_model &model, torch::jit::Function &function,
+                   std::vector<c10::IValue> stack,
+                   const std::string &name, const std::vector<c10::IValue> &args);
+
+// Runs forward on the reference, the model's `module`: float32, as saved or frozen, run by
+// libtorch's simple executor (never optimised, so never fused).
+c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &args);
+
 // Reads method names, schemas, parameter count and state analysis into `model`.
 void describe_model(tsrt_model &model);
 
-// Applies the loading options that make a model fast: freezing, fusion, warm-up.
+// Finds the methods of the model's final module once (after freezing) for the calls, and
+// makes them run with libtorch's simple executor. Before any call runs the module.
+void bind_methods(tsrt_model &model);
+
+// Applies the loading options that make a model fast: freezing, then the verified fast path
+// for forward (fusion, precision) prepared on the warm-up shapes.
 void optimise_for_inference(tsrt_model &model, const tsrt_options *options);
+
+// Prepares `fast` for forward on the warm-up `inputs`, each checked against the reference's
+// `expected` results. Returns "" when every shape agreed (the specialisations are then in
+// `fast.shapes`), else why not.
+std::string prepare_fast_path(FastPath &fast, const std::vector<at::Tensor> &inputs,
+                              const std::vector<c10::IValue> &expected);
+
+// forward through the fast path: a specialisation verified for the arguments' shapes, or
+// the reference for inputs it might not treat as torch does (NaN, infinities, huge values,
+// empty tensors), for results holding NaN or infinities, and for shapes without a verified
+// specialisation. A shape met for the first time gets its specialisation prepared and checked
+// during that call, which returns the reference's result.
+c10::IValue run_fast_forward(tsrt_model &model, const std::vector<c10::IValue> &args);
+
+// Whether `fused` agrees with `reference` within `tolerance` times the largest |reference
+// value| of each sample (slice along the first dimension), non-finite values in the same
+// places; "" when it does, else what differed.
+std::string compare_results(const c10::IValue &fast, const c10::IValue &reference,
+                            double tolerance);
+
+// Whether the CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16).
+bool native_bf16();
+
+// Converts the float32 constants of every method's graph (a frozen module's weights) to
+// bfloat16, in place. Only for a module no call has run yet.
+void convert_weights_to_bf16(torch::jit::Module &module);
+
+// Turns libtorch's process-wide oneDNN Graph fusion switch on for the lifetime of the object
+// when `on`, and back to what it was after. The switch is read only while a graph is
+// optimised, and only preparations of specialisations optimise graphs with it on, one at a
+// time in the process; every other call runs with it as it was.
+class FusionSwitch {
+   public:
+    explicit FusionSwitch(bool on);
+    ~FusionSwitch();
+    FusionSwitch(const FusionSwitch &) = delete;
+    FusionSwitch &operator=(const FusionSwitch &) = delete;
+
+   private:
+    bool on_;
+    bool before_ = false;
+};
+
+// Whether fusion is wanted for models loaded from now on (tsrt_set_fusion).
+bool fusion_wanted();
 
 // Remembers the intra-op thread count the caller set (tsrt_set_num_threads).
 void record_thread_setting(int n);
 int configured_thread_count() noexcept;
-
-// How a call on `model` runs in the calling thread: a frozen model with the graph executor's
-// optimisations, oneDNN Graph fusion included when wanted (libtorch's switch for it is
-// process-wide, so it is on only while such calls run); an unfrozen one with optimisation
-// off, which runs it as saved and keeps the fuser away from it.
-class ExecutionScope {
-   public:
-    explicit ExecutionScope(const tsrt_model &model);
-    ~ExecutionScope();
-    ExecutionScope(const ExecutionScope &) = delete;
-    ExecutionScope &operator=(const ExecutionScope &) = delete;
-
-   private:
-    torch::jit::GraphOptimizerEnabledGuard optimise_;
-    bool fused_;
-};
 
 // Shares the intra-op threads among the calls running at once, so that concurrent callers
 // never oversubscribe the cores: each of n concurrent calls uses max(1, threads / n).

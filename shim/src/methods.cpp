@@ -1,6 +1,7 @@
 // Calling any method with any arguments, and describing a loaded model.
 #include <ATen/core/function_schema.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/api/function_impl.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,6 +21,8 @@ namespace {
 // binding does: an int where a float is wanted, typed lists from untyped ones (an empty list
 // is Any[] until it meets a schema), and the same inside tuples, lists, dicts and Optionals.
 c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
+    // The commonest case first: value.type() of a tensor builds a new type object.
+    if (value.isTensor() && type->kind() == c10::TensorType::Kind) return value;
     if (value.type()->isSubtypeOf(*type)) return value;
     if (auto optional = type->cast<c10::OptionalType>()) {
         return value.isNone() ? value : coerce_to(value, optional->getElementType());
@@ -59,15 +62,13 @@ c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
     return value;  // left for the schema check to report
 }
 
-torch::jit::Method find_method(tsrt_model &model, const char *name) {
-    auto method = model.module.find_method(name);
-    if (!method) {
-        std::string known;
-        for (const auto &m : model.method_names) known += (known.empty() ? "" : ", ") + m;
-        fail(TSRT_ERR_NO_SUCH_NAME,
-             std::string("the model has no method '") + name + "' (it has: " + known + ")");
-    }
-    return *method;
+const tsrt::MethodEntry &find_method(const tsrt_model &model, const char *name) {
+    for (const tsrt::MethodEntry &method : model.methods)
+        if (method.name == name) return method;
+    std::string known;
+    for (const auto &m : model.method_names) known += (known.empty() ? "" : ", ") + m;
+    fail(TSRT_ERR_NO_SUCH_NAME,
+         std::string("the model has no method '") + name + "' (it has: " + known + ")");
 }
 
 // "Float[1, 3, 224]" for a tensor, the TorchScript type for anything else.
@@ -116,20 +117,20 @@ namespace tsrt {
 c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args) {
     InFlight registered(model);
     c10::InferenceMode inference_mode;
-    torch::jit::Method method = find_method(model, name);
-    const c10::FunctionSchema &schema = method.function().getSchema();
+    const MethodEntry &method = find_method(model, name);
+    const c10::FunctionSchema &schema = method.function->getSchema();
 
     std::vector<c10::IValue> stack;  // self first, as the schema lists it
     stack.reserve(args.size() + 1);
     stack.push_back(model.module._ivalue());
     std::vector<at::Tensor> borrowed;
     for (size_t i = 0; i < args.size(); ++i) {
-        c10::IValue arg = std::move(args[i]);
+        c10::IValue &arg = args[i];
         if (i + 1 < schema.arguments().size())
             arg = coerce_to(arg, schema.arguments()[i + 1].type());
         collect_tensors(arg, borrowed);
         if (!model.device.is_cpu()) arg = arg.deepcopy(model.device);
-        stack.push_back(std::move(arg));
+        stack.push_back(arg);
     }
     try {
         schema.checkAndNormalizeInputs(stack);
@@ -137,26 +138,43 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
         fail(TSRT_ERR_INVALID_ARGUMENT,
              describe_bad_arguments(name, schema, stack, e.what_without_backtrace()));
     }
+    if (stack.size() != args.size() + 1) args.assign(stack.begin() + 1, stack.end());  // defaults
     CallGuard serialise(model);
     ThreadBudget threads;
-    ExecutionScope scope(model);
     if (model.keeps_state)  // the model could keep a reference to caller memory
         for (size_t i = 1; i < stack.size(); ++i) stack[i] = with_copied_tensors(stack[i]);
-    std::vector<c10::IValue> arguments(stack.begin() + 1, stack.end());
+    c10::IValue result = model.fast && &method == model.forward
+                             ? run_fast_forward(model, args)
+                             : invoke(model, *method.function, std::move(stack), name, args);
+    return without_aliases(result, borrowed);
+}
+
+c10::IValue invoke(const tsrt_model &model, torch::jit::Function &function,
+                   std::vector<c10::IValue> stack,
+                   const std::string &name, const std::vector<c10::IValue> &args) {
     try {
-        method.function().run(stack);
+        function.run(stack);
     } catch (const c10::OutOfMemoryError &) {
         throw;
     } catch (const std::bad_alloc &) {
         throw;
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_call_failure(model, name, arguments.data(),
-                                                     arguments.size(), e.what_without_backtrace()));
+        fail(TSRT_ERR_FORWARD,
+             describe_call_failure(model, name, args.data(), args.size(),
+                                   e.what_without_backtrace()));
     } catch (const std::exception &e) {
         fail(TSRT_ERR_FORWARD,
-             describe_call_failure(model, name, arguments.data(), arguments.size(), e.what()));
+             describe_call_failure(model, name, args.data(), args.size(), e.what()));
     }
-    return without_aliases(stack.back(), borrowed);
+    return std::move(stack.back());
+}
+
+c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &args) {
+    std::vector<c10::IValue> stack;
+    stack.reserve(args.size() + 1);
+    stack.push_back(model.module._ivalue());
+    stack.insert(stack.end(), args.begin(), args.end());
+    return invoke(model, *model.forward->function, std::move(stack), "forward", args);
 }
 
 std::string describe_call_failure(const tsrt_model &model, const std::string &method,
@@ -201,6 +219,24 @@ void describe_model(tsrt_model &model) {
     model.keeps_state = may_change_own_state(model.module);
 }
 
+void bind_methods(tsrt_model &model) {
+    // The reference runs with libtorch's simple executor: as saved, never profiled, optimised
+    // or fused, whatever the calling thread's optimiser setting or the process-wide fusion
+    // switch. Copies made later (the fast path's) get the profiling executor.
+    for (torch::jit::Function *function : model.module._ivalue()->compilation_unit()->get_functions())
+        if (auto *graph_function = torch::jit::tryToGraphFunction(*function))
+            graph_function->_set_initial_executor_execution_mode(torch::jit::SIMPLE);
+    model.methods.clear();
+    for (const torch::jit::Method &method : model.module.get_methods()) {
+        auto schema = model.schemas.find(method.name());
+        model.methods.push_back({method.name(), &method.function(),
+                                 schema != model.schemas.end() ? schema->second : ""});
+    }
+    model.forward = nullptr;
+    for (const MethodEntry &method : model.methods)
+        if (method.name == "forward") model.forward = &method;
+}
+
 }  // namespace tsrt
 
 extern "C" {
@@ -233,7 +269,6 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
         require(model != nullptr, "model is NULL");
         require(name != nullptr, "name is NULL");
         require(out != nullptr && info != nullptr, "out or info is NULL");
-        c10::InferenceMode inference_mode;
         at::Tensor input =
             tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
         c10::IValue result = tsrt::call_method(*model, name, {c10::IValue(input)});
@@ -244,8 +279,9 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
             tsrt_dtype type = tsrt::to_abi_dtype(tensor.scalar_type());
             if (type != TSRT_DTYPE_UNKNOWN && tensor.layout() == c10::kStrided &&
                 !tensor.is_quantized()) {
-                tensor = tensor.to(at::kCPU).contiguous();
-                result = c10::IValue(tensor);
+                if (!tensor.is_cpu()) tensor = tensor.to(at::kCPU);
+                if (!tensor.is_contiguous()) tensor = tensor.contiguous();
+                result = c10::IValue(std::move(tensor));
                 const at::Tensor &kept = result.toTensor();
                 described = {type, static_cast<size_t>(kept.dim()),
                              kept.dim() ? kept.sizes().data() : nullptr,

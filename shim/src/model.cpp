@@ -271,7 +271,8 @@ void tsrt_model_close(tsrt_model *model) {
         std::unique_lock<std::mutex> lock(model->close_lock);
         model->closed.store(true);
         model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });
-        model->module = torch::jit::Module();  // frees the weights and compiled code now
+        model->fast.reset();  // frees the weights and compiled code now
+        model->module = torch::jit::Module();
     } catch (...) {
         // Only a failing mutex could get here; the model stays closed.
     }

@@ -1,54 +1,28 @@
-// Making a loaded model fast by default: freezing, oneDNN Graph fusion, warm-up, and sharing
-// the intra-op threads among concurrent calls.
+// Making a loaded model fast by default: freezing, then a fast path for forward (oneDNN Graph
+// fusion, bfloat16 when asked for) prepared on the warm-up shapes and kept only where it
+// agrees with the reference.
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Functions.h>
-#include <ATen/Parallel.h>
-#include <ATen/TensorOperators.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/api/module.h>
-#include <torch/csrc/jit/codegen/onednn/interface.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
-#include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <sstream>
 #include <string>
 
 #include "internal.hpp"
 
-// The OpenMP runtime libtorch uses, when it uses one: its thread count is per calling thread.
-extern "C" {
-__attribute__((weak)) void omp_set_num_threads(int);
-__attribute__((weak)) int omp_get_max_threads(void);
-}
-
 using tsrt::fail;
 
 namespace {
 
-std::atomic<int> calls_in_flight{0};
-std::atomic<int> configured_threads{0};  // 0: not read yet
-std::atomic<bool> fusion_wanted{true};   // tsrt_set_fusion
-std::mutex fusion_switch;                // guards the two fields below and libtorch's flag
-int fusion_users = 0;                    // calls on frozen models running with fusion on
-bool fusion_before = false;              // libtorch's flag before the first of them
+// How close a variant's results must be to the reference's, relative to the largest
+// |reference value| of each result tensor. oneDNN's fused float32 kernels sum in another
+// order (ResNet-18: 1e-6); bfloat16 keeps 8 significant bits (ResNet-18: 0.005).
+constexpr double kFusedTolerance = 1e-4;
+constexpr double kBf16Tolerance = 0.03;
 
-int intra_threads() {
-    int threads = configured_threads.load();
-    if (threads == 0) {
-        threads = std::max(1, at::get_num_threads());
-        int expected = 0;
-        configured_threads.compare_exchange_strong(expected, threads);
-        threads = configured_threads.load();
-    }
-    return threads;
-}
-
-void set_this_threads_budget(int threads) {
-    if (omp_set_num_threads && omp_get_max_threads) {
-        if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
-    }
-}
+std::atomic<bool> fusion_on{true};  // tsrt_set_fusion
 
 // "1x3x224x224" lines, as export.py stores them in the extra file tsrt/input_shapes.
 std::vector<std::vector<int64_t>> parse_shapes(const std::string &text) {
@@ -83,120 +57,145 @@ bool has_tensor_attributes(const torch::jit::Module &module) {
     return false;
 }
 
+// The warm-up inputs: uniform random values in [0, 1) from a fixed seed, so that every load
+// checks with the same numbers; unlike normal ones they also suit models that take their
+// input as indices or masks.
+std::vector<at::Tensor> warmup_inputs(const std::vector<std::vector<int64_t>> &shapes,
+                                      c10::Device device) {
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(20240229);
+    std::vector<at::Tensor> inputs;
+    for (const auto &shape : shapes) {
+        at::Tensor input = at::rand(shape, generator, at::TensorOptions().dtype(at::kFloat));
+        inputs.push_back(device.is_cpu() ? input : input.to(device));
+    }
+    return inputs;
+}
+
+// One way to run forward fast, tried in order at load until one agrees with the reference.
+struct Variant {
+    bool bf16;
+    bool fused;
+};
+
+// Why bf16 cannot even be tried on this model, or "".
+std::string bf16_impossible(const tsrt_model &model, bool has_warmup) {
+    if (model.keeps_state)
+        return "the model keeps state between calls (a method changes its attributes)";
+    if (!model.frozen) return "the model is not frozen (freezing was turned off)";
+    if (!has_warmup) return "bf16 is checked on the warm-up shapes, and this load has none";
+    if (!model.device.is_cpu()) return "bf16 is used on the CPU only";
+    if (model.forward == nullptr) return "the model has no forward method";
+    return "";
+}
+
+std::string fp32_because(tsrt_precision asked, const std::string &reason) {
+    std::string who = asked == TSRT_PRECISION_AUTO ? "auto precision would pick bf16"
+                                                   : "bf16 was asked for";
+    return who + ", but " + reason + "; the model runs in fp32";
+}
+
+// Tries each variant on the warm-up inputs and keeps the first that agrees with the
+// reference. Returns why the first bf16 variant failed, or "".
+std::string choose_variant(tsrt_model &model, const std::vector<Variant> &variants,
+                           int warmup_runs, const std::vector<at::Tensor> &inputs,
+                           const std::vector<c10::IValue> &expected) {
+    std::string bf16_failure;
+    for (const Variant &variant : variants) {
+        auto fast = std::make_unique<tsrt::FastPath>();
+        fast->fused = variant.fused;
+        fast->bf16 = variant.bf16;
+        fast->tolerance = variant.bf16 ? kBf16Tolerance : kFusedTolerance;
+        fast->warmup_runs = warmup_runs;
+        std::string why;
+        try {
+            fast->base = model.module.clone();
+            if (variant.bf16) tsrt::convert_weights_to_bf16(fast->base);
+            why = tsrt::prepare_fast_path(*fast, inputs, expected);
+        } catch (const std::exception &e) {
+            std::string raw = e.what();
+            why = "it failed: " + raw.substr(0, raw.find('\n'));
+        }
+        if (why.empty()) {
+            model.fused = fast->fused;
+            if (fast->bf16) model.precision = TSRT_PRECISION_BF16;
+            model.fast = std::move(fast);
+            return bf16_failure;
+        }
+        if (variant.bf16 && bf16_failure.empty()) bf16_failure = why;
+    }
+    return bf16_failure;
+}
+
 }  // namespace
 
 namespace tsrt {
 
-ThreadBudget::ThreadBudget() {
-    int concurrent = ++calls_in_flight;
-    set_this_threads_budget(std::max(1, intra_threads() / concurrent));
-}
-
-ThreadBudget::~ThreadBudget() { --calls_in_flight; }
-
-ExecutionScope::ExecutionScope(const tsrt_model &model)
-    : optimise_(model.frozen), fused_(model.fused) {
-    if (!fused_) return;
-    std::lock_guard<std::mutex> lock(fusion_switch);
-    if (fusion_users++ == 0) {
-        fusion_before = torch::jit::RegisterLlgaFuseGraph::isEnabled();
-        torch::jit::RegisterLlgaFuseGraph::setEnabled(true);
-    }
-}
-
-ExecutionScope::~ExecutionScope() {
-    if (!fused_) return;
-    std::lock_guard<std::mutex> lock(fusion_switch);
-    if (--fusion_users == 0) torch::jit::RegisterLlgaFuseGraph::setEnabled(fusion_before);
-}
-
-namespace {
-
-std::vector<at::Tensor> run_warmup(tsrt_model &model, torch::jit::Module &module,
-                                   const std::vector<at::Tensor> &inputs, int runs) {
-    std::vector<at::Tensor> outputs;
-    ExecutionScope scope(model);
-    for (const at::Tensor &input : inputs) {
-        c10::IValue result;
-        for (int run = 0; run < std::max(runs, 1); ++run) result = module.forward({input});
-        tsrt::collect_tensors(result, outputs);
-    }
-    return outputs;
-}
-
-// Whether `fused` agrees with `reference` to within 1e-4 of the largest reference value.
-bool agree(const std::vector<at::Tensor> &fused, const std::vector<at::Tensor> &reference) {
-    if (fused.size() != reference.size()) return false;
-    for (size_t i = 0; i < fused.size(); ++i) {
-        const at::Tensor &a = fused[i], &b = reference[i];
-        if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
-        if (!at::isFloatingType(b.scalar_type())) {
-            if (!at::equal(a, b)) return false;
-            continue;
-        }
-        at::Tensor a64 = a.to(at::kCPU, at::kDouble), b64 = b.to(at::kCPU, at::kDouble);
-        if (!at::equal(at::isfinite(a64), at::isfinite(b64))) return false;
-        double scale = std::max(1e-12, at::nan_to_num(b64.abs(), 0, 0, 0).max().item<double>());
-        double worst = at::nan_to_num((a64 - b64).abs(), 0, 0, 0).max().item<double>();
-        if (worst > 1e-4 * scale) return false;
-    }
-    return true;
-}
-
-}  // namespace
+bool fusion_wanted() { return fusion_on.load(); }
 
 void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
     tsrt_options defaults;
     const tsrt_options &opts = options ? *options : defaults;
     // Freezing inlines attributes, so a model that changes them cannot be frozen; warm-up
     // would change its state.
-    if (model.keeps_state) return;
-
-    bool weights_are_attributes = has_tensor_attributes(model.module);
-    if (opts.freeze && weights_are_attributes)
-        model.module = torch::jit::freeze(model.module, model.method_names);
-    model.frozen = !weights_are_attributes || opts.freeze;
+    if (!model.keeps_state) {
+        bool weights_are_attributes = has_tensor_attributes(model.module);
+        if (opts.freeze && weights_are_attributes)
+            model.module = torch::jit::freeze(model.module, model.method_names);
+        model.frozen = !weights_are_attributes || opts.freeze;
+    }
+    bind_methods(model);
 
     std::vector<std::vector<int64_t>> shapes = opts.warmup_shapes;
     if (!opts.warmup_shapes_given) {
         auto stored = model.extra_files.find("tsrt/input_shapes");
         if (stored != model.extra_files.end()) shapes = parse_shapes(stored->second);
     }
-    if (shapes.empty() || opts.warmup_runs == 0) return;
-    c10::InferenceMode inference_mode;
-    std::vector<at::Tensor> inputs;
-    for (const auto &shape : shapes) {
-        at::Tensor input = at::zeros(shape, at::TensorOptions().dtype(at::kFloat));
-        inputs.push_back(model.device.is_cpu() ? input : input.to(model.device));
-    }
+    bool has_warmup = !shapes.empty() && opts.warmup_runs > 0;
 
-    // oneDNN Graph fusion only where it proves itself: warm a copy up fused, and keep it only
-    // if it runs and agrees with one unfused run of the model. libtorch's fuser is wrong on
-    // unfrozen graphs and fails on some frozen ones.
-    bool try_fusion = model.frozen && fusion_wanted.load();
-    std::vector<at::Tensor> reference;
-    try {
-        model.fused = false;
-        reference = run_warmup(model, model.module, inputs, try_fusion ? 1 : opts.warmup_runs);
-    } catch (const std::exception &e) {
-        std::string raw = e.what();
-        fail(TSRT_ERR_FORWARD, "warm-up on the input shapes " + std::string("failed: ") +
-                                   raw.substr(0, raw.find('\n')));
+    tsrt_precision asked = opts.precision;
+    bool want_bf16 = asked == TSRT_PRECISION_BF16 ||
+                     (asked == TSRT_PRECISION_AUTO && native_bf16());
+    if (asked == TSRT_PRECISION_AUTO && !native_bf16())
+        model.precision_note =
+            "auto precision picked fp32: this CPU has no native bf16 (AMX-BF16 or AVX512-BF16)";
+    std::string impossible = bf16_impossible(model, has_warmup);
+    if (impossible.empty() && forward_may_write_arguments(model.module))
+        impossible = "forward writes into its arguments";
+    if (want_bf16 && !impossible.empty()) {
+        model.precision_note = fp32_because(asked, impossible);
+        want_bf16 = false;
     }
-    if (!try_fusion) return;
+    if (model.keeps_state || !has_warmup || model.forward == nullptr) return;
+
+    // The reference's results on the warm-up inputs: the answers every variant must give.
+    c10::InferenceMode inference_mode;
+    std::vector<at::Tensor> inputs = warmup_inputs(shapes, model.device);
+    std::vector<c10::IValue> expected;
     try {
-        torch::jit::Module candidate = model.module.clone();
-        model.fused = true;
-        std::vector<at::Tensor> fused = run_warmup(model, candidate, inputs, opts.warmup_runs);
-        if (agree(fused, reference)) {
-            model.module = std::move(candidate);
-            return;
-        }
-    } catch (const std::exception &) {
-        // The fuser cannot handle this model: it stays unfused.
+        for (const at::Tensor &input : inputs)
+            expected.push_back(run_reference(model, {c10::IValue(input)}));
+    } catch (const Error &e) {
+        fail(TSRT_ERR_FORWARD, "warm-up on the input shapes failed: " +
+                                   e.message.substr(0, e.message.find('\n')));
     }
-    model.fused = false;
-    if (opts.warmup_runs > 1) run_warmup(model, model.module, inputs, opts.warmup_runs - 1);
+    if (!model.frozen || !model.device.is_cpu() || forward_may_write_arguments(model.module))
+        return;
+
+    // Fastest first. oneDNN Graph fusion is wrong on unfrozen graphs and fails on some frozen
+    // ones; bfloat16 is checked against its own, looser tolerance.
+    std::vector<Variant> variants;
+    if (want_bf16) {
+        if (fusion_wanted()) variants.push_back({true, true});
+        variants.push_back({true, false});
+    }
+    if (fusion_wanted()) variants.push_back({false, true});
+    std::string bf16_failure = choose_variant(model, variants, opts.warmup_runs, inputs, expected);
+    if (want_bf16 && model.precision != TSRT_PRECISION_BF16)
+        model.precision_note = fp32_because(asked, "in bf16 " + bf16_failure);
+    else if (model.precision == TSRT_PRECISION_BF16 && !native_bf16())
+        model.precision_note =
+            "bf16 as asked for; this CPU has no native bf16 (AMX-BF16 or AVX512-BF16), so it "
+            "is likely slower than fp32 here";
 }
 
 }  // namespace tsrt
@@ -204,28 +203,14 @@ void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
 extern "C" {
 
 int tsrt_set_fusion(int enable) {
-    fusion_wanted.store(enable != 0);
+    fusion_on.store(enable != 0);
     tsrt::record_success();
     return TSRT_OK;
 }
 
-int tsrt_get_fusion(void) { return fusion_wanted.load() ? 1 : 0; }
+int tsrt_get_fusion(void) { return fusion_on.load() ? 1 : 0; }
 
 }  // extern "C"
-
-namespace tsrt {
-
-void record_thread_setting(int n) { configured_threads.store(n); }
-
-int configured_thread_count() noexcept {
-    try {
-        return intra_threads();
-    } catch (...) {
-        return 1;
-    }
-}
-
-}  // namespace tsrt
 
 namespace tsrt {
 

@@ -1,5 +1,6 @@
 // Deciding whether a module may change its own attributes, which decides whether calls on it
-// must be serialised.
+// must be serialised, and whether forward may change its arguments, which decides whether it
+// may be run twice on them.
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
@@ -48,16 +49,36 @@ void specialise_for_eval(torch::jit::Block *block, torch::jit::Graph &graph) {
 
 namespace tsrt {
 
+namespace {
+
+// A copy of a method's graph as it runs in eval mode, calls into submodules inlined.
+std::shared_ptr<torch::jit::Graph> eval_graph(const torch::jit::Method &method) {
+    std::shared_ptr<torch::jit::Graph> graph = method.graph()->copy();
+    torch::jit::Inline(*graph);  // submodule calls become visible code
+    specialise_for_eval(graph->block(), *graph);
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
+    return graph;
+}
+
+}  // namespace
+
 bool may_change_own_state(const torch::jit::Module &module) {
     for (const torch::jit::Method &method : module.get_methods()) {
-        std::shared_ptr<torch::jit::Graph> graph = method.graph()->copy();
-        torch::jit::Inline(*graph);  // submodule calls become visible code
-        specialise_for_eval(graph->block(), *graph);
-        torch::jit::ConstantPropagation(graph);
-        torch::jit::EliminateDeadCode(graph);
+        std::shared_ptr<torch::jit::Graph> graph = eval_graph(method);
         torch::jit::AliasDb aliases(graph);
         if (block_changes_state(graph->block(), aliases)) return true;
     }
+    return false;
+}
+
+bool forward_may_write_arguments(const torch::jit::Module &module) {
+    auto forward = module.find_method("forward");
+    if (!forward) return false;
+    std::shared_ptr<torch::jit::Graph> graph = eval_graph(*forward);
+    torch::jit::AliasDb aliases(graph);
+    for (size_t i = 1; i < graph->inputs().size(); ++i)  // input 0 is self
+        if (aliases.hasWriters(graph->inputs()[i])) return true;
     return false;
 }
 

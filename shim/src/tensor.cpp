@@ -51,7 +51,7 @@ at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *s
                         size_t ndim) {
     require(ndim <= kMaxRank, "the input has more than 64 dimensions");
     require(shape != nullptr || ndim == 0, "shape is NULL");
-    std::vector<int64_t> sizes(shape, shape + ndim);
+    c10::IntArrayRef sizes(shape, ndim);  // the caller's array, read during this call only
     int64_t numel = 1;
     for (size_t i = 0; i < ndim; ++i) {
         if (sizes[i] < 0)

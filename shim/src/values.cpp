@@ -125,6 +125,12 @@ c10::IValue without_aliases(const c10::IValue &value, const std::vector<at::Tens
     });
 }
 
+c10::IValue cast_tensors(const c10::IValue &value, c10::ScalarType from, c10::ScalarType to) {
+    return map_tensors(value, [&](const at::Tensor &tensor) -> c10::IValue {
+        return tensor.defined() && tensor.scalar_type() == from ? tensor.to(to) : tensor;
+    });
+}
+
 c10::IValue with_copied_tensors(const c10::IValue &value) {
     return map_tensors(value, [](const at::Tensor &tensor) -> c10::IValue {
         return tensor.defined() ? tensor.clone() : tensor;

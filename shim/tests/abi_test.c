@@ -121,6 +121,42 @@ static void test_load_errors(const char *path) {
     tsrt_options_free(options);
 }
 
+static void test_precision(const char *path) {
+    tsrt_options *options = NULL;
+    tsrt_model *model = NULL;
+    const int64_t shape[2] = {1, 8};
+    int native = tsrt_cpu_has_native_bf16();
+    CHECK(native == 0 || native == 1);
+    CHECK(tsrt_model_precision(NULL) == -1);
+    CHECK(tsrt_model_precision_note(NULL) == NULL);
+    CHECK(tsrt_options_set_precision(NULL, TSRT_PRECISION_BF16) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_options_new(&options) == TSRT_OK);
+    CHECK(tsrt_options_set_precision(options, (tsrt_precision)7) == TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(tsrt_last_error(), "unknown precision 7") != NULL);
+    CHECK(tsrt_options_set_precision(options, (tsrt_precision)-1) == TSRT_ERR_INVALID_ARGUMENT);
+    /* The refused values left the default: fp32, nothing to say. */
+    CHECK(tsrt_model_load(path, options, &model) == TSRT_OK);
+    CHECK(tsrt_model_precision(model) == TSRT_PRECISION_FP32);
+    CHECK(tsrt_model_precision_note(model) != NULL && tsrt_model_precision_note(model)[0] == 0);
+    tsrt_model_free(model);
+    /* A warm-up shape the classifier rejects fails the load whatever the precision. */
+    CHECK(tsrt_options_set_precision(options, TSRT_PRECISION_AUTO) == TSRT_OK);
+    CHECK(tsrt_options_add_warmup_shape(options, shape, 2) == TSRT_OK);
+    model = (tsrt_model *)0x1;
+    CHECK(tsrt_model_load(path, options, &model) == TSRT_ERR_FORWARD);
+    CHECK(model == (tsrt_model *)0x1);
+    CHECK(tsrt_options_clear_warmup_shapes(options) == TSRT_OK);
+    model = NULL;
+    CHECK(tsrt_model_load(path, options, &model) == TSRT_OK);
+    /* No warm-up: nothing to check bf16 with, so fp32, and the note says why (or, on a CPU
+     * without native bf16, that auto picked fp32). */
+    CHECK(tsrt_model_precision(model) == TSRT_PRECISION_FP32);
+    CHECK(strstr(tsrt_model_precision_note(model), native ? "warm-up" : "no native bf16") !=
+          NULL);
+    tsrt_model_free(model);
+    tsrt_options_free(options);
+}
+
 static void test_inference(const char *path) {
     size_t size = 0, i;
     unsigned char *bytes = read_file(path, &size);
@@ -274,6 +310,7 @@ int main(int argc, char **argv) {
     test_null_safety();
     test_load_errors(argv[1]);
     test_inference(argv[1]);
+    test_precision(argv[1]);
     test_threads_setting();
     test_error_per_thread();
     printf("%d passed, %d failed\n", passed, failed);

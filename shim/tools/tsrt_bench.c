@@ -1,12 +1,21 @@
 /*
  * tsrt-bench: times libtsrt from C, for scripts/bench.py.
- * Usage: tsrt-bench MODEL BATCH RUNS
- * Loads MODEL warmed up for BATCH x 3 x 224 x 224, then times RUNS calls of tsrt_model_topk
- * (forward + softmax + top-5) on random input. Prints JSON: {"load_ms", "first_ms", "ms": [...]}
- * where first_ms is the first call after the load.
+ *
+ *   tsrt-bench MODEL BATCH RUNS [PRECISION [WARMUP_BATCH]]
+ *     Loads MODEL warmed up for WARMUP_BATCH (default BATCH) x 3 x 224 x 224 with PRECISION
+ *     ("fp32", the default, "bf16" or "auto"), then times RUNS calls of tsrt_model_topk
+ *     (forward + softmax + top-5) on random input of BATCH images. Prints JSON:
+ *     {"load_ms", "fused", "precision", "first_ms", "ms": [...]}, first_ms being the first call
+ *     after the load.
+ *
+ *   tsrt-bench --calls MODEL ROUNDS
+ *     Times tsrt_model_run_tensor on a 4-element float32 input (the model is any cheap one,
+ *     such as x + 1): ROUNDS rounds of 10,000 calls after 10,000 unmeasured ones. Prints JSON
+ *     {"us": [...]}, microseconds per call in each round.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "tsrt.h"
@@ -17,23 +26,63 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+static int fail(void) {
+    fprintf(stderr, "tsrt-bench: %s\n", tsrt_last_error());
+    return 1;
+}
+
+static int time_calls(const char *path, long rounds) {
+    tsrt_model *model = NULL;
+    tsrt_value *out = NULL;
+    tsrt_tensor_info info;
+    float input[4] = {0, 1, 2, 3};
+    int64_t shape[1] = {4};
+    long round, i;
+    double start;
+
+    if (tsrt_model_load(path, NULL, &model) != TSRT_OK) return fail();
+    printf("{\"us\": [");
+    for (round = -1; round < rounds; ++round) {
+        start = now_ms();
+        for (i = 0; i < 10000; ++i) {
+            if (tsrt_model_run_tensor(model, "forward", input, TSRT_DTYPE_FLOAT32, shape, 1,
+                                      &out, &info) != TSRT_OK)
+                return fail();
+            tsrt_value_free(out);
+        }
+        if (round >= 0) printf("%s%.4f", round ? ", " : "", (now_ms() - start) / 10.0);
+    }
+    printf("]}\n");
+    tsrt_model_free(model);
+    return 0;
+}
+
+static tsrt_precision parse_precision(const char *name) {
+    if (strcmp(name, "bf16") == 0) return TSRT_PRECISION_BF16;
+    if (strcmp(name, "auto") == 0) return TSRT_PRECISION_AUTO;
+    return TSRT_PRECISION_FP32;
+}
+
 int main(int argc, char **argv) {
     tsrt_options *options = NULL;
     tsrt_model *model = NULL;
-    int64_t shape[4] = {1, 3, 224, 224}, *indices;
+    int64_t shape[4] = {1, 3, 224, 224}, warm[4] = {1, 3, 224, 224}, *indices;
     float *input, *probs;
     double start, load_ms, first_ms = 0;
     long batch, runs, i, count;
     int run;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: tsrt-bench MODEL BATCH RUNS\n");
+    if (argc == 4 && strcmp(argv[1], "--calls") == 0) return time_calls(argv[2], atol(argv[3]));
+    if (argc < 4 || argc > 6) {
+        fprintf(stderr, "usage: tsrt-bench MODEL BATCH RUNS [PRECISION [WARMUP_BATCH]]\n"
+                        "       tsrt-bench --calls MODEL ROUNDS\n");
         return 2;
     }
     batch = strtol(argv[2], NULL, 10);
     runs = strtol(argv[3], NULL, 10);
     if (batch < 1 || runs < 1) return 2;
     shape[0] = batch;
+    warm[0] = argc == 6 ? strtol(argv[5], NULL, 10) : batch;
     count = batch * 3 * 224 * 224;
     input = malloc((size_t)count * sizeof(float));
     indices = malloc((size_t)batch * 5 * sizeof(int64_t));
@@ -44,21 +93,20 @@ int main(int argc, char **argv) {
 
     start = now_ms();
     if (tsrt_options_new(&options) != TSRT_OK ||
-        tsrt_options_add_warmup_shape(options, shape, 4) != TSRT_OK ||
-        tsrt_model_load(argv[1], options, &model) != TSRT_OK) {
-        fprintf(stderr, "tsrt-bench: %s\n", tsrt_last_error());
-        return 1;
-    }
+        tsrt_options_add_warmup_shape(options, warm, 4) != TSRT_OK ||
+        tsrt_options_set_precision(options, argc >= 5 ? parse_precision(argv[4])
+                                                      : TSRT_PRECISION_FP32) != TSRT_OK ||
+        tsrt_model_load(argv[1], options, &model) != TSRT_OK)
+        return fail();
     load_ms = now_ms() - start;
-    printf("{\"load_ms\": %.3f, \"fused\": %d, \"ms\": [", load_ms,
-           (tsrt_model_run_flags(model) & TSRT_RUN_FUSED) != 0);
+    printf("{\"load_ms\": %.3f, \"fused\": %d, \"precision\": \"%s\", \"ms\": [", load_ms,
+           (tsrt_model_run_flags(model) & TSRT_RUN_FUSED) != 0,
+           tsrt_model_precision(model) == TSRT_PRECISION_BF16 ? "bf16" : "fp32");
     for (run = 0; run <= runs; ++run) {
         start = now_ms();
         if (tsrt_model_topk(model, input, shape, 4, 5, indices, probs,
-                            (size_t)batch * 5, NULL) != TSRT_OK) {
-            fprintf(stderr, "tsrt-bench: %s\n", tsrt_last_error());
-            return 1;
-        }
+                            (size_t)batch * 5, NULL) != TSRT_OK)
+            return fail();
         if (run == 0) {
             first_ms = now_ms() - start;
             continue;
