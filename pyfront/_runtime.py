@@ -1,7 +1,9 @@
-"""pyfront's process-wide functions: versions, threads, fusion."""
+"""pyfront's process-wide functions: versions, threads, fusion, operator libraries."""
 from __future__ import annotations
 
 from ._bindings import runtime as _native
+import os
+
 from ._ffi import VERSION
 from .errors import InvalidArgumentError
 
@@ -41,3 +43,26 @@ def set_fusion(enable: bool) -> None:
 def get_fusion() -> bool:
     """Whether oneDNN Graph fusion is on."""
     return _native.get_fusion()
+
+
+def load_library(path: str | os.PathLike) -> None:
+    """Loads a shared library that registers TorchScript operators (a model's own
+    TORCH_LIBRARY operators), for the whole process and for good, before loading the models
+    that call them. Loading the same file again does nothing.
+
+    torchvision's operators need no call: when a model needs them and the torchvision package
+    is installed, pyfront registers the package's own. Never load a second build of operators
+    already registered (such as scripts/build_torchvision_ops.sh's library after a model used
+    torchvision's): registering an operator twice ends the process (see tsrt.h).
+
+    Raises LibraryNotFoundError (no such file) or LibraryLoadError (not a shared library,
+    built for another machine, unresolved symbols...; the message says which)."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"a library path must be a str or os.PathLike, not {type(path).__name__}") from None
+    text = os.fsdecode(text)
+    if "\0" in text:
+        raise InvalidArgumentError(f"the path {text!r} contains a NUL character")
+    _native.load_library(text)

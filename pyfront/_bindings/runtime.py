@@ -1,6 +1,8 @@
 """Process-wide calls: versions, intra-op threads, oneDNN Graph fusion."""
 from __future__ import annotations
 
+import os
+
 from .._ffi import ffi, lib
 from . import check
 
@@ -31,3 +33,7 @@ def set_fusion(enable: bool) -> None:
 
 def get_fusion() -> bool:
     return bool(lib().tsrt_get_fusion())
+
+
+def load_library(path: str) -> None:
+    check(lib().tsrt_load_library(os.fsencode(path)), filename=path, library=True)
