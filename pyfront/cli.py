@@ -10,10 +10,16 @@ from . import config
 
 
 def _config(args) -> int:
-    wanted = [name for name in ("cflags", "libs", "includedir", "libdir") if getattr(args, name)]
+    names = ("cflags", "libs", "includedir", "libdir", "torchvision_ops")
+    wanted = [name for name in names if getattr(args, name)]
     if not wanted:
-        args.parser.error("say what to print: --cflags, --libs, --includedir or --libdir")
-    print(" ".join(getattr(config, name)() for name in wanted))
+        args.parser.error("say what to print: --cflags, --libs, --includedir, --libdir or "
+                          "--torchvision-ops")
+    try:
+        print(" ".join(getattr(config, name)() for name in wanted))
+    except LookupError as error:
+        print(f"pyfront config: {error.args[0]}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -151,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--libs", action="store_true", help="linker flags (library, rpath)")
     cfg.add_argument("--includedir", action="store_true", help="folder holding tsrt.h")
     cfg.add_argument("--libdir", action="store_true", help="folder holding libtsrt.so")
+    cfg.add_argument("--torchvision-ops", action="store_true",
+                     help="the library of torchvision's operators for C programs (load it with "
+                          "tsrt_load_library, or ts-infer --ops), as "
+                          "scripts/build_torchvision_ops.sh builds it")
     cfg.set_defaults(handler=_config, parser=cfg)
     return parser
 

@@ -133,6 +133,11 @@ def export(name="resnet18", weights=None, output=None, seed=0, plain=False) -> P
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from pyfront import export_detection  # torchvision's detection and segmentation models
+
+    if export_detection.handles(argv):
+        return export_detection.main(argv)
     args = parse_args(argv)
     export(args.model, args.weights, args.output, args.seed, plain=args.plain)
     return 0
