@@ -153,11 +153,12 @@ TSRT_API int tsrt_get_fusion(void);
  *
  * What cannot be caught: loading runs the library's initialisation code inside this process.
  * A C++ exception thrown there (typically a TORCH_LIBRARY registering an operator that another
- * library already registered, e.g. two builds of torchvision's operators) cannot pass through
- * the dynamic loader, so the process stops (std::terminate, after a message on stderr naming
- * the library and the exception); a crash or exit() in it ends the process too. Like a model
- * file, an operator library is code: load only libraries you trust, and each set of operators
- * once. */
+ * library already registered, e.g. two builds of torchvision's operators) leaves the dynamic
+ * loader in a state no process can continue from (where it gets through the loader at all, the
+ * loader's lock stays held), so the process stops: std::terminate, after a message on stderr
+ * naming the library and the exception. A crash or exit() in it ends the process too. Like a
+ * model file, an operator library is code: load only libraries you trust, and each set of
+ * operators once. */
 TSRT_API TSRT_NODISCARD int tsrt_load_library(const char *path);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "internal.hpp"
 
@@ -138,14 +139,18 @@ std::string with_demangled_symbol(const std::string &report) {
 }
 
 // A C++ exception thrown by a library's static initialisation (a TORCH_LIBRARY block that
-// registers an operator twice, say) cannot travel through the dynamic loader's C frames:
-// the runtime calls std::terminate. This handler, set only while dlopen runs, says which
-// library did it and why before the process ends the way it would have anyway.
+// registers an operator twice, say) either cannot travel through the dynamic loader's C frames
+// (the runtime calls std::terminate) or gets through them while skipping their clean-up: the
+// loader's lock stays held and the next dlopen in another thread hangs for ever. Neither can be
+// recovered from, so the process ends, always, and says which library did it and why: dlopen
+// is called from a noexcept function, and this handler, set only while it runs, explains.
 std::mutex loading_lock;
 const char *loading_path = nullptr;
+std::thread::id loading_thread;
 std::terminate_handler previous_handler = nullptr;
 
 [[noreturn]] void explain_failed_initialisation() {
+    if (std::this_thread::get_id() != loading_thread && previous_handler) previous_handler();
     std::string reason = "an unknown exception";
     if (std::exception_ptr current = std::current_exception()) {
         try {
@@ -159,8 +164,8 @@ std::terminate_handler previous_handler = nullptr;
     }
     std::fprintf(stderr,
                  "libtsrt: the operator library '%s' threw a C++ exception while it was being "
-                 "loaded (in its static initialisation); the dynamic loader cannot pass "
-                 "exceptions on, so the process must stop. A common cause is a second library "
+                 "loaded (in its static initialisation); the dynamic loader cannot recover from "
+                 "that, so the process must stop. A common cause is a second library "
                  "registering operators that are already registered (two builds of "
                  "torchvision's operators in one process). The exception: %s\n",
                  loading_path ? loading_path : "?", reason.c_str());
@@ -168,14 +173,26 @@ std::terminate_handler previous_handler = nullptr;
     std::abort();
 }
 
+// glibc declares dlopen as throwing nothing, so a call to it gets no exception handling at
+// all and an exception would pass this noexcept frame unnoticed; through a pointer of a type
+// that may throw, the compiler keeps the noexcept guard.
+using Opener = void *(*)(const char *, int);
+Opener volatile opener = dlopen;
+
+void *dlopen_or_terminate(const char *path) noexcept {
+    return opener(path, RTLD_NOW | RTLD_GLOBAL);
+}
+
 void *open_library(const char *path) {
     std::lock_guard<std::mutex> lock(loading_lock);
     loading_path = path;
+    loading_thread = std::this_thread::get_id();
     previous_handler = std::set_terminate(explain_failed_initialisation);
     dlerror();  // clear any earlier report
-    void *handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    void *handle = dlopen_or_terminate(path);
     std::set_terminate(previous_handler);
     loading_path = nullptr;
+    loading_thread = std::thread::id();
     if (handle == nullptr) fail_dlopen(path, dlerror());
     return handle;
 }
