@@ -17,14 +17,24 @@ def line_width(width: int, height: int) -> int:
     return max(2, round(min(width, height) / 200))
 
 
+def label_font(width: int, height: int):
+    """Pillow's own font, sized to the image where Pillow can scale it (10.1 and later)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=max(11, min(width, height) // 40))
+    except TypeError:  # older Pillow: one bitmap size
+        return ImageFont.load_default()
+
+
 def draw_detections(image, detections: list[dict]):
     """A copy of the Pillow RGB `image` with `detections` ({"box", "index", "label", "score"},
     as pyfront.detect gives them) drawn on it; the best last, so it is on top."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
     canvas = image.convert("RGB")  # a copy
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
+    font = label_font(*canvas.size)
     width = line_width(*canvas.size)
     for found in reversed(detections):
         colour = colour_of(found["index"])

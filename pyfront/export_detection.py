@@ -104,9 +104,14 @@ def build_model(name: str, weights: Path | None, seed: int, options: dict):
         # weights_backbone=None: no download; the backbone is random too unless --weights.
         model = torchvision.models.get_model(name, weights=None, weights_backbone=None,
                                              **options)
-    except TypeError as error:
-        raise SystemExit(f"export.py: {name} does not take these options "
-                         f"{sorted(options)}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"export.py: cannot build {name} with the options {options}: "
+                         f"{error}") from None
+    unknown = sorted(set(options) - accepted_options(name, model))
+    if unknown:
+        # torchvision's builders pass keywords on and silently drop those nobody takes.
+        raise SystemExit(f"export.py: {name} takes no option {', '.join(unknown)}; it takes "
+                         f"{', '.join(sorted(accepted_options(name, model)))}")
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model.eval(), f"state_dict {weights}"
@@ -114,6 +119,28 @@ def build_model(name: str, weights: Path | None, seed: int, options: dict):
           f"{seed}), so its predictions are meaningless; pretrained weights cannot be "
           f"downloaded here", file=sys.stderr)
     return model.eval(), f"random init (seed {seed})"
+
+
+def accepted_options(name: str, model) -> set:
+    """The keywords the builder of `name` or the constructor of one of the model's parts
+    declares: what --option may set."""
+    import inspect
+
+    import torchvision
+
+    def parameters(function) -> set:
+        try:
+            found = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            return set()
+        return {p.name for p in found if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+    names = parameters(torchvision.models.get_model_builder(name))
+    for part in model.modules():
+        for cls in type(part).__mro__:
+            if cls.__module__.startswith("torchvision."):
+                names |= parameters(cls.__init__)
+    return names - {"self", "weights", "weights_backbone", "progress"}
 
 
 def metadata(name: str, task: str, source: str, threshold: float, options: dict,
