@@ -1,9 +1,9 @@
 """pyfront's process-wide functions: versions, threads, fusion, operator libraries."""
 from __future__ import annotations
 
-from ._bindings import runtime as _native
 import os
 
+from ._bindings import runtime as _native
 from ._ffi import VERSION
 from .errors import InvalidArgumentError
 

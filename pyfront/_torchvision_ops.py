@@ -11,6 +11,7 @@ registered, and then the load is tried once more: a process whose models need no
 operator never maps them, and one that registered them itself (pyfront.load_library) never
 loads a second copy, which would register every operator twice and end the process.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -48,8 +49,10 @@ def load_with_operators(load: Callable[[], T]) -> T:
         if newly:
             return load()
         if _outcome:
-            error.args = (f"{error.args[0]}\n\n(pyfront could not register torchvision's "
-                          f"operators: {_outcome})",) + error.args[1:]
+            error.args = (
+                f"{error.args[0]}\n\n(pyfront could not register torchvision's "
+                f"operators: {_outcome})",
+            ) + error.args[1:]
         raise
 
 
@@ -86,14 +89,16 @@ def _wheel_files() -> tuple[Path, Path]:
     torch_lib = _package_dir("torch") / "lib"
     extension = next((vision / name for name in _EXTENSIONS if (vision / name).exists()), None)
     if extension is None:
-        raise LookupError(f"torchvision at {vision} has no compiled operators "
-                          f"({' or '.join(_EXTENSIONS)})")
+        raise LookupError(
+            f"torchvision at {vision} has no compiled operators ({' or '.join(_EXTENSIONS)})"
+        )
     running = _running_libtorch_dir()
     if running is not None and running != torch_lib.resolve():
         raise LookupError(
             f"the installed torchvision belongs to the torch at {torch_lib.parent}, but libtsrt "
             f"runs on the libtorch in {running}; load operators built for that libtorch with "
-            f"pyfront.load_library")
+            f"pyfront.load_library"
+        )
     return torch_lib / "libtorch_python.so", extension
 
 

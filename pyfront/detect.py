@@ -1,5 +1,6 @@
 """Detecting objects in image files with an exported detection model: read, run, filter by
 score, label, and optionally draw."""
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,13 @@ def check_detector(model: Model) -> None:
     kind = (meta.get("input") or {}).get("kind")
     if meta.get("task") is None and "preprocessing" in meta:  # export.py's classifiers
         raise UnsupportedOutputError(
-            f"{model.path} is a classification model; use pyfront classify")
+            f"{model.path} is a classification model; use pyfront classify"
+        )
     if meta.get("task") not in (None, "detection") or kind not in (None, "image_list"):
         raise UnsupportedOutputError(
             f"{model.path} is a {meta.get('task', 'other')} model (input {kind}); detect runs "
-            f"detection models, such as torchvision's exported with scripts/export.py")
+            f"detection models, such as torchvision's exported with scripts/export.py"
+        )
 
 
 def as_model_input(image) -> np.ndarray:
@@ -38,22 +41,34 @@ def detections_of(output, threshold: float, labels: list) -> list[dict]:
     """The detections of one image, best first, from torchvision's scripted output
     ((losses, [{"boxes", "labels", "scores", ...}])) or a bare list of such dicts."""
     result = output[1] if isinstance(output, tuple) and len(output) == 2 else output
-    if not isinstance(result, list) or not result or not isinstance(result[0], dict) or not {
-            "boxes", "labels", "scores"} <= set(result[0]):
+    if (
+        not isinstance(result, list)
+        or not result
+        or not isinstance(result[0], dict)
+        or not {"boxes", "labels", "scores"} <= set(result[0])
+    ):
         raise UnsupportedOutputError(
             "the model did not return detections (a list of dicts with boxes, labels and "
-            "scores, as torchvision's detection models do)")
+            "scores, as torchvision's detection models do)"
+        )
     found = result[0]
     boxes, classes, scores = found["boxes"], found["labels"], found["scores"]
     order = np.argsort(-scores, kind="stable")
-    return [{"box": [float(v) for v in boxes[i]], "index": int(classes[i]),
-             "label": labels[classes[i]] if 0 <= classes[i] < len(labels) else str(int(classes[i])),
-             "score": float(scores[i])}
-            for i in order if scores[i] >= threshold]
+    return [
+        {
+            "box": [float(v) for v in boxes[i]],
+            "index": int(classes[i]),
+            "label": labels[classes[i]] if 0 <= classes[i] < len(labels) else str(int(classes[i])),
+            "score": float(scores[i]),
+        }
+        for i in order
+        if scores[i] >= threshold
+    ]
 
 
-def detect(paths, model: Model, threshold: float | None = None, out_dir=None,
-           progress: bool = False) -> Iterator[dict]:
+def detect(
+    paths, model: Model, threshold: float | None = None, out_dir=None, progress: bool = False
+) -> Iterator[dict]:
     """Yields, per image in order, {"image", "width", "height", "detections": [{"box": [x1, y1,
     x2, y2], "index", "label", "score"}]} (plus "output": the drawn copy's path with
     `out_dir`), or {"image", "error"} for a file that cannot be read. The threshold defaults
@@ -73,8 +88,12 @@ def detect(paths, model: Model, threshold: float | None = None, out_dir=None,
             yield {"image": path, "error": _reason(error)}
         else:
             found = detections_of(model.forward([as_model_input(image)]), threshold, labels)
-            result = {"image": path, "width": image.width, "height": image.height,
-                      "detections": found}
+            result = {
+                "image": path,
+                "width": image.width,
+                "height": image.height,
+                "detections": found,
+            }
             if out_dir is not None:
                 from .draw import draw_detections
 

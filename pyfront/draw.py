@@ -1,10 +1,21 @@
 """Drawing detections on an image with Pillow: a coloured box per detection and its label and
 score on a filled tag above it."""
+
 from __future__ import annotations
 
 # Distinct colours, one per class index (cycled), readable with white text on them.
-PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 160, 160), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 160, 160),
+    (240, 50, 230),
+    (128, 128, 0),
+    (0, 0, 128),
+    (170, 110, 40),
+]
 TEXT = (255, 255, 255)
 
 

@@ -114,10 +114,10 @@ LIBRARY_BY_STATUS_NAME = {
 
 
 def error_for_status(status_name: str, message: str, filename: str | None = None,
-                     library: bool = False) -> PyfrontError:
+                     for_library: bool = False) -> PyfrontError:
     """The exception for a failed libtsrt call: its status name and the library's message.
-    `library` for tsrt_load_library, whose missing file is a library, not a model."""
-    table = {**BY_STATUS_NAME, **LIBRARY_BY_STATUS_NAME} if library else BY_STATUS_NAME
+    `for_library` for tsrt_load_library, whose missing file is a library, not a model."""
+    table = {**BY_STATUS_NAME, **LIBRARY_BY_STATUS_NAME} if for_library else BY_STATUS_NAME
     error = table.get(status_name, PyfrontError)(message or status_name, status_name)
     if filename is not None and isinstance(error, OSError):
         error.filename = filename

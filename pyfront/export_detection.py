@@ -16,6 +16,7 @@ threshold, builder options.
 Without --weights (a local state_dict) the model and its backbone are a seeded random
 initialisation: pretrained weights cannot be downloaded on an offline machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ _EXTRA_OUTPUTS = {"maskrcnn": ["masks"], "keypointrcnn": ["keypoints", "keypoint
 
 
 def task_of(name: str) -> str | None:
-    """"detection" or "segmentation" for torchvision's models of those kinds, else None."""
+    """ "detection" or "segmentation" for torchvision's models of those kinds, else None."""
     from torchvision import models
 
     if name in models.list_models(module=models.detection):
@@ -51,7 +52,7 @@ def handles(argv: list[str]) -> bool:
 
 
 def parse_option(text: str) -> tuple[str, Any]:
-    """"score_thresh=0" -> ("score_thresh", 0): a builder keyword with a JSON value (a bare
+    """ "score_thresh=0" -> ("score_thresh", 0): a builder keyword with a JSON value (a bare
     word that is not JSON is taken as a string)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.isidentifier():
@@ -73,25 +74,45 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="export.py", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--model", required=True,
-                        help="torchvision detection or segmentation model name")
-    parser.add_argument("--weights", type=Path,
-                        help="local state_dict file (.pt/.pth) to load into the model")
+    parser = argparse.ArgumentParser(prog="export.py", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--model", required=True, help="torchvision detection or segmentation model name"
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="local state_dict file (.pt/.pth) to load into the model"
+    )
     parser.add_argument("--output", type=Path, help="TorchScript file (default: <model>.pt)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed for the random init and the check image (default: 0)")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="score threshold stored for pyfront detect (default: 0.5)")
-    parser.add_argument("--option", type=parse_option, action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="keyword for torchvision's model builder, e.g. score_thresh=0, "
-                             "box_score_thresh=0, num_classes=5, min_size=320 (repeatable)")
-    parser.add_argument("--check-size", type=parse_size, default=(240, 320),
-                        metavar="HxW", help="size of the sanity check's image (240x320)")
-    parser.add_argument("--plain", action="store_true",
-                        help="save the scripted module as it is instead of frozen")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the random init and the check image (default: 0)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="score threshold stored for pyfront detect (default: 0.5)",
+    )
+    parser.add_argument(
+        "--option",
+        type=parse_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword for torchvision's model builder, e.g. score_thresh=0, "
+        "box_score_thresh=0, num_classes=5, min_size=320 (repeatable)",
+    )
+    parser.add_argument(
+        "--check-size",
+        type=parse_size,
+        default=(240, 320),
+        metavar="HxW",
+        help="size of the sanity check's image (240x320)",
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="save the scripted module as it is instead of frozen"
+    )
     return parser.parse_args(argv)
 
 
@@ -102,22 +123,27 @@ def build_model(name: str, weights: Path | None, seed: int, options: dict):
     torch.manual_seed(seed)
     try:
         # weights_backbone=None: no download; the backbone is random too unless --weights.
-        model = torchvision.models.get_model(name, weights=None, weights_backbone=None,
-                                             **options)
+        model = torchvision.models.get_model(name, weights=None, weights_backbone=None, **options)
     except (TypeError, ValueError) as error:
-        raise SystemExit(f"export.py: cannot build {name} with the options {options}: "
-                         f"{error}") from None
+        raise SystemExit(
+            f"export.py: cannot build {name} with the options {options}: {error}"
+        ) from None
     unknown = sorted(set(options) - accepted_options(name, model))
     if unknown:
         # torchvision's builders pass keywords on and silently drop those nobody takes.
-        raise SystemExit(f"export.py: {name} takes no option {', '.join(unknown)}; it takes "
-                         f"{', '.join(sorted(accepted_options(name, model)))}")
+        raise SystemExit(
+            f"export.py: {name} takes no option {', '.join(unknown)}; it takes "
+            f"{', '.join(sorted(accepted_options(name, model)))}"
+        )
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model.eval(), f"state_dict {weights}"
-    print(f"note: no --weights given: {name} uses a seeded random initialisation (seed "
-          f"{seed}), so its predictions are meaningless; pretrained weights cannot be "
-          f"downloaded here", file=sys.stderr)
+    print(
+        f"note: no --weights given: {name} uses a seeded random initialisation (seed "
+        f"{seed}), so its predictions are meaningless; pretrained weights cannot be "
+        f"downloaded here",
+        file=sys.stderr,
+    )
     return model.eval(), f"random init (seed {seed})"
 
 
@@ -138,13 +164,14 @@ def accepted_options(name: str, model) -> set:
     names = parameters(torchvision.models.get_model_builder(name))
     for part in model.modules():
         for cls in type(part).__mro__:
-            if cls.__module__.startswith("torchvision."):
-                names |= parameters(cls.__init__)
+            if cls.__module__.startswith("torchvision.") and "__init__" in vars(cls):
+                names |= parameters(vars(cls)["__init__"])
     return names - {"self", "weights", "weights_backbone", "progress"}
 
 
-def metadata(name: str, task: str, source: str, threshold: float, options: dict,
-             classes: int | None) -> dict:
+def metadata(
+    name: str, task: str, source: str, threshold: float, options: dict, classes: int | None
+) -> dict:
     """Category names and input conventions; the names ship inside torchvision."""
     import torchvision
 
@@ -158,29 +185,42 @@ def metadata(name: str, task: str, source: str, threshold: float, options: dict,
         meta["labels"] = categories
     if task == DETECTION:
         family = name.split("_")[0]
-        meta.update({
-            # forward(images: List[Tensor]): RGB, CHW, float32 in [0, 1], any size; the model
-            # resizes and normalises itself and answers in the input's pixel coordinates.
-            "input": {"kind": "image_list", "layout": "CHW", "channels": "RGB",
-                      "dtype": "float32", "range": [0.0, 1.0]},
-            "outputs": ["boxes", "labels", "scores", *_EXTRA_OUTPUTS.get(family, [])],
-            "score_threshold": threshold,
-        })
+        meta.update(
+            {
+                # forward(images: List[Tensor]): RGB, CHW, float32 in [0, 1], any size; the model
+                # resizes and normalises itself and answers in the input's pixel coordinates.
+                "input": {
+                    "kind": "image_list",
+                    "layout": "CHW",
+                    "channels": "RGB",
+                    "dtype": "float32",
+                    "range": [0.0, 1.0],
+                },
+                "outputs": ["boxes", "labels", "scores", *_EXTRA_OUTPUTS.get(family, [])],
+                "score_threshold": threshold,
+            }
+        )
         if default is not None and "keypoint_names" in default.meta:
             meta["keypoint_names"] = list(default.meta["keypoint_names"])
     else:
         transforms = default.transforms() if default is not None else None
-        meta.update({
-            # forward(x: Tensor[N, 3, H, W]) normalised as below -> {"out": (N, C, H, W)}.
-            "input": {"kind": "image_batch", "layout": "NCHW", "channels": "RGB",
-                      "dtype": "float32"},
-            "outputs": ["out"],
-            "preprocessing": {
-                "resize": list(getattr(transforms, "resize_size", [520])),
-                "mean": list(getattr(transforms, "mean", [0.485, 0.456, 0.406])),
-                "std": list(getattr(transforms, "std", [0.229, 0.224, 0.225])),
-            },
-        })
+        meta.update(
+            {
+                # forward(x: Tensor[N, 3, H, W]) normalised as below -> {"out": (N, C, H, W)}.
+                "input": {
+                    "kind": "image_batch",
+                    "layout": "NCHW",
+                    "channels": "RGB",
+                    "dtype": "float32",
+                },
+                "outputs": ["out"],
+                "preprocessing": {
+                    "resize": list(getattr(transforms, "resize_size", [520])),
+                    "mean": list(getattr(transforms, "mean", [0.485, 0.456, 0.406])),
+                    "std": list(getattr(transforms, "std", [0.229, 0.224, 0.225])),
+                },
+            }
+        )
     return meta
 
 
@@ -198,22 +238,30 @@ def sanity_check(task: str, eager, scripted, size: tuple[int, int], seed: int) -
     with torch.inference_mode():
         if task == DETECTION:
             expected, got = _detections(eager([image])), _detections(scripted([image]))
+            problems = _compare_detections(expected, got)
+            print(
+                f"eager:    {len(expected['boxes'])} detections; "
+                f"scripted: {len(got['boxes'])} detections"
+            )
         else:
-            expected, got = eager(image[None])["out"], scripted(image[None])["out"]
-    if task == DETECTION:
-        problems = _compare_detections(expected, got)
-        print(f"eager:    {len(expected['boxes'])} detections; "
-              f"scripted: {len(got['boxes'])} detections")
-    else:
-        agree = (expected.argmax(1) == got.argmax(1)).float().mean().item()
-        scale = max(expected.abs().max().item(), 1.0)
-        gap = (expected - got).abs().max().item()
-        problems = [] if agree >= 0.999 and gap <= 1e-3 * scale else [
-            f"per-pixel classes agree on {agree:.2%}, largest score difference {gap:.3g}"]
-        print(f"eager and scripted per-pixel classes agree on {agree:.2%}")
+            problems = _compare_segmentation(
+                eager(image[None])["out"], scripted(image[None])["out"]
+            )
     if problems:
-        raise SystemExit("export.py: FAILED sanity check: the scripted model differs from the "
-                         "eager model (" + "; ".join(problems) + "); the file was not written")
+        raise SystemExit(
+            "export.py: FAILED sanity check: the scripted model differs from the "
+            "eager model (" + "; ".join(problems) + "); the file was not written"
+        )
+
+
+def _compare_segmentation(expected, got) -> list[str]:
+    agree = (expected.argmax(1) == got.argmax(1)).float().mean().item()
+    scale = max(expected.abs().max().item(), 1.0)
+    gap = (expected - got).abs().max().item()
+    print(f"eager and scripted per-pixel classes agree on {agree:.2%}")
+    if agree >= 0.999 and gap <= 1e-3 * scale:
+        return []
+    return [f"per-pixel classes agree on {agree:.2%}, largest score difference {gap:.3g}"]
 
 
 def _compare_detections(expected: dict, got: dict) -> list[str]:
@@ -223,8 +271,10 @@ def _compare_detections(expected: dict, got: dict) -> list[str]:
     for key, want in expected.items():
         have = got.get(key)
         if have is None or have.shape != want.shape:
-            problems.append(f"{key}: {None if have is None else tuple(have.shape)} instead of "
-                            f"{tuple(want.shape)}")
+            problems.append(
+                f"{key}: {None if have is None else tuple(have.shape)} instead of "
+                f"{tuple(want.shape)}"
+            )
         elif want.is_floating_point():
             tolerance = 1e-3 * max(want.abs().max().item() if want.numel() else 1.0, 1.0)
             if not torch.allclose(have, want, rtol=0, atol=tolerance):
@@ -234,15 +284,24 @@ def _compare_detections(expected: dict, got: dict) -> list[str]:
     return problems
 
 
-def export(name: str, output=None, seed: int = 0, weights=None, threshold: float = 0.5,
-           options: dict | None = None, check_size=(240, 320), plain: bool = False) -> Path:
+def export(
+    name: str,
+    output=None,
+    seed: int = 0,
+    weights=None,
+    threshold: float = 0.5,
+    options: dict | None = None,
+    check_size=(240, 320),
+    plain: bool = False,
+) -> Path:
     """Scripts, checks and saves a detection or segmentation model; returns the file."""
     import torch
 
     task = task_of(name)
     if task is None:
-        raise SystemExit(f"export.py: {name!r} is not a torchvision detection or "
-                         f"segmentation model")
+        raise SystemExit(
+            f"export.py: {name!r} is not a torchvision detection or segmentation model"
+        )
     options = dict(options or {})
     output = Path(output) if output else Path(f"{name}.pt")
     eager, source = build_model(name, weights, seed, options)
@@ -253,8 +312,9 @@ def export(name: str, output=None, seed: int = 0, weights=None, threshold: float
         # torch.jit.script is deprecated upstream but remains the format this project runs;
         # scripted detection models warn that they return (losses, detections).
         warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning,
-                                message=r".*(always returns a|RCNN always returns a).*")
+        warnings.filterwarnings(
+            "ignore", category=UserWarning, message=r".*(always returns a|RCNN always returns a).*"
+        )
         scripted = torch.jit.script(eager)
         if not plain:
             scripted = torch.jit.freeze(scripted)
@@ -269,8 +329,16 @@ def export(name: str, output=None, seed: int = 0, weights=None, threshold: float
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    export(args.model, args.output, args.seed, args.weights, args.threshold,
-           dict(args.option), args.check_size, args.plain)
+    export(
+        args.model,
+        args.output,
+        args.seed,
+        args.weights,
+        args.threshold,
+        dict(args.option),
+        args.check_size,
+        args.plain,
+    )
     return 0
 
 

@@ -9,8 +9,8 @@ import numpy as np
 from ._bindings import model as _native
 from ._bindings.options import new_options
 from ._bindings.values import lendable_dtype_code
-from ._torchvision_ops import load_with_operators
 from ._shared import TopK, as_float32_input, check_k, metadata_of
+from ._torchvision_ops import load_with_operators
 from .errors import InvalidArgumentError, ModelClosedError
 
 __all__ = ["Model", "TopK", "metadata_of"]

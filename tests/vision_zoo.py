@@ -1,5 +1,6 @@
 """TorchScript models that call torchvision's operators, for the tests of operator libraries
 and detection."""
+
 from __future__ import annotations
 
 import warnings
@@ -18,15 +19,17 @@ class Nms(torch.nn.Module):
 
 
 class BatchedNms(torch.nn.Module):
-    def forward(self, boxes: torch.Tensor, scores: torch.Tensor,
-                classes: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor
+    ) -> torch.Tensor:
         return ops.batched_nms(boxes, scores, classes, 0.3)
 
 
 class RoiAlign(torch.nn.Module):
     def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
-        return ops.roi_align(features, rois, (5, 4), spatial_scale=0.5, sampling_ratio=2,
-                             aligned=True)
+        return ops.roi_align(
+            features, rois, (5, 4), spatial_scale=0.5, sampling_ratio=2, aligned=True
+        )
 
 
 class RoiPool(torch.nn.Module):
@@ -60,15 +63,20 @@ class RoiClassifier(torch.nn.Module):
 class FixedDetector(torch.nn.Module):
     """Answers every image with the same two detections, in torchvision's scripted form."""
 
-    def forward(self, images: List[torch.Tensor]
-                ) -> Tuple[Dict[str, torch.Tensor], List[Dict[str, torch.Tensor]]]:
+    def forward(
+        self, images: List[torch.Tensor]
+    ) -> Tuple[Dict[str, torch.Tensor], List[Dict[str, torch.Tensor]]]:
         found: List[Dict[str, torch.Tensor]] = []
         for _ in images:
-            found.append({
-                "boxes": torch.tensor([[20.0, 30.0, 120.0, 90.0], [150.0, 100.0, 190.0, 140.0]]),
-                "labels": torch.tensor([1, 2]),
-                "scores": torch.tensor([0.9, 0.3]),
-            })
+            found.append(
+                {
+                    "boxes": torch.tensor(
+                        [[20.0, 30.0, 120.0, 90.0], [150.0, 100.0, 190.0, 140.0]]
+                    ),
+                    "labels": torch.tensor([1, 2]),
+                    "scores": torch.tensor([0.9, 0.3]),
+                }
+            )
         return {}, found
 
 

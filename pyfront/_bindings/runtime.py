@@ -36,4 +36,4 @@ def get_fusion() -> bool:
 
 
 def load_library(path: str) -> None:
-    check(lib().tsrt_load_library(os.fsencode(path)), filename=path, library=True)
+    check(lib().tsrt_load_library(os.fsencode(path)), filename=path, for_library=True)

@@ -46,13 +46,12 @@ void check_library_path(const char *path) {
         int err = errno;
         if (err == ENOENT || err == ENOTDIR)
             fail(TSRT_ERR_NOT_FOUND, "operator library not found: " + quoted(path));
-        fail(TSRT_ERR_IO, "cannot access operator library " + quoted(path) + ": " +
-                              std::strerror(err));
+        fail(TSRT_ERR_IO,
+             "cannot access operator library " + quoted(path) + ": " + std::strerror(err));
     }
     if (S_ISDIR(info.st_mode))
         fail(TSRT_ERR_IO, quoted(path) + " is a directory, not a shared library");
-    if (!S_ISREG(info.st_mode))
-        fail(TSRT_ERR_IO, quoted(path) + " is not a regular file");
+    if (!S_ISREG(info.st_mode)) fail(TSRT_ERR_IO, quoted(path) + " is not a regular file");
 }
 
 std::string describe_machine(unsigned machine) {
@@ -74,8 +73,8 @@ void check_elf_header(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        fail(TSRT_ERR_IO, "cannot read operator library " + quoted(path) + ": " +
-                              std::strerror(err));
+        fail(TSRT_ERR_IO,
+             "cannot read operator library " + quoted(path) + ": " + std::strerror(err));
     }
     Elf64_Ehdr header;
     std::memset(&header, 0, sizeof header);
@@ -94,10 +93,10 @@ void check_elf_header(const char *path) {
                                        ": build the library for this machine");
     const unsigned char own_class = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
     if (header.e_ident[EI_CLASS] != own_class)
-        fail(TSRT_ERR_BAD_LIBRARY,
-             what + " is a " + (header.e_ident[EI_CLASS] == ELFCLASS32 ? "32" : "64") +
-                 "-bit library, but this process is " + (own_class == ELFCLASS32 ? "32" : "64") +
-                 "-bit");
+        fail(TSRT_ERR_BAD_LIBRARY, what + " is a " +
+                                       (header.e_ident[EI_CLASS] == ELFCLASS32 ? "32" : "64") +
+                                       "-bit library, but this process is " +
+                                       (own_class == ELFCLASS32 ? "32" : "64") + "-bit");
     if (header.e_type == ET_REL)
         fail(TSRT_ERR_BAD_LIBRARY,
              what + " is an object file, not a shared library: link it with -shared");
@@ -127,13 +126,15 @@ std::string with_demangled_symbol(const std::string &report) {
     const std::string what = quoted(path);
     if (report.find("undefined symbol") != std::string::npos)
         fail(TSRT_ERR_BAD_LIBRARY,
-             what + " has unresolved symbols: it was built against another version of "
-                    "libtorch, or needs a library that defines them loaded first (" +
+             what +
+                 " has unresolved symbols: it was built against another version of "
+                 "libtorch, or needs a library that defines them loaded first (" +
                  report + ")");
     if (report.find("cannot open shared object file") != std::string::npos)
         fail(TSRT_ERR_BAD_LIBRARY,
-             what + " needs a library the dynamic loader cannot find; give the library a run "
-                    "path to it, or load that library first (" +
+             what +
+                 " needs a library the dynamic loader cannot find; give the library a run "
+                 "path to it, or load that library first (" +
                  report + ")");
     fail(TSRT_ERR_BAD_LIBRARY, what + " cannot be loaded as a shared library (" + report + ")");
 }

@@ -109,10 +109,11 @@ std::string describe_missing_operator(const std::string &op) {
                           "registers it before the model, with tsrt_load_library "
                           "(pyfront.load_library in Python)";
     if (op.rfind("torchvision::", 0) == 0)
-        message += ". torchvision's operators: in Python, install the torchvision package "
-                   "matching torch (pyfront then finds them itself); from C, build them with "
-                   "scripts/build_torchvision_ops.sh and load the library it writes (pyfront "
-                   "config --torchvision-ops prints its path)";
+        message +=
+            ". torchvision's operators: in Python, install the torchvision package "
+            "matching torch (pyfront then finds them itself); from C, build them with "
+            "scripts/build_torchvision_ops.sh and load the library it writes (pyfront "
+            "config --torchvision-ops prints its path)";
     return message;
 }
 
