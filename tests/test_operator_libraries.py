@@ -58,6 +58,10 @@ def test_missing_file(tmp_path):
     assert isinstance(caught.value, FileNotFoundError)
     assert caught.value.status == "TSRT_ERR_NOT_FOUND" and caught.value.filename == str(path)
     assert str(caught.value) == f"operator library not found: '{path}'"
+    # A missing model file is still a model error.
+    with pytest.raises(pyfront.ModelNotFoundError) as model_error:
+        pyfront.Model(path)
+    assert not isinstance(model_error.value, pyfront.LibraryLoadError)
 
 
 def test_directory(tmp_path):
