@@ -26,7 +26,8 @@ from .errors import ModelLoadError, PyfrontError
 
 T = TypeVar("T")
 
-_MISSING = re.compile(r"calls the operator (torchvision::\w+)")
+# libtsrt's message for an operator nobody registered, or libtorch's own (an older libtsrt).
+_MISSING = re.compile(r"(?:calls the operator |Unknown builtin op: )(torchvision::\w+)")
 # The compiled extension registering the operators: torchvision >= 0.24 builds it against
 # torch's stable ABI as _C_stable.so; earlier releases ship _C.so.
 _EXTENSIONS = ("_C_stable.so", "_C.so")
