@@ -18,13 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
-                     InvalidArgumentError, ModelClosedError, ModelLoadError,
-                     ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
-                     UnsupportedOutputError)
+                     InvalidArgumentError, LibraryLoadError, LibraryNotFoundError,
+                     ModelClosedError, ModelLoadError, ModelNotFoundError, NoSuchNameError,
+                     OutOfMemoryError, PyfrontError, UnsupportedOutputError)
 
 if TYPE_CHECKING:
     from ._runtime import (abi_version, cpu_has_native_bf16, get_fusion, get_num_threads,
-                           libtorch_version, set_fusion, set_num_threads)
+                           libtorch_version, load_library, set_fusion, set_num_threads)
     from .infer import clear_cache, infer
     from .isolated import IsolatedModel, ModelCrashedError
     from .model import Model, TopK
@@ -35,16 +35,17 @@ _LAZY = {
     "IsolatedModel": "isolated", "ModelCrashedError": "isolated",
     "abi_version": "_runtime", "libtorch_version": "_runtime", "get_num_threads": "_runtime",
     "set_num_threads": "_runtime", "set_fusion": "_runtime", "get_fusion": "_runtime",
-    "cpu_has_native_bf16": "_runtime", "__version__": "_runtime",
+    "cpu_has_native_bf16": "_runtime", "load_library": "_runtime", "__version__": "_runtime",
 }
 
 __all__ = [
     "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
     "get_num_threads", "set_num_threads", "set_fusion", "get_fusion", "cpu_has_native_bf16",
+    "load_library",
     "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
     "OutOfMemoryError", "NoSuchNameError", "BufferTooSmallError", "InternalError",
-    "ModelCrashedError",
+    "ModelCrashedError", "LibraryLoadError", "LibraryNotFoundError",
 ]
 
 

@@ -1,5 +1,7 @@
-"""pyfront's process-wide functions: versions, threads, fusion."""
+"""pyfront's process-wide functions: versions, threads, fusion, operator libraries."""
 from __future__ import annotations
+
+import os
 
 from ._bindings import runtime as _native
 from ._ffi import VERSION
@@ -47,3 +49,26 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16): where
     `Model(..., precision="auto")` runs bf16."""
     return _native.cpu_has_native_bf16()
+
+
+def load_library(path: str | os.PathLike) -> None:
+    """Loads a shared library that registers TorchScript operators (a model's own
+    TORCH_LIBRARY operators), for the whole process and for good, before loading the models
+    that call them. Loading the same file again does nothing.
+
+    torchvision's operators need no call: when a model needs them and the torchvision package
+    is installed, pyfront registers the package's own. Never load a second build of operators
+    already registered (such as scripts/build_torchvision_ops.sh's library after a model used
+    torchvision's): registering an operator twice ends the process (see tsrt.h).
+
+    Raises LibraryNotFoundError (no such file) or LibraryLoadError (not a shared library,
+    built for another machine, unresolved symbols...; the message says which)."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"a library path must be a str or os.PathLike, not {type(path).__name__}") from None
+    text = os.fsdecode(text)
+    if "\0" in text:
+        raise InvalidArgumentError(f"the path {text!r} contains a NUL character")
+    _native.load_library(text)

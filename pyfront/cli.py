@@ -1,6 +1,6 @@
-"""The `pyfront` command line: classify images, describe a model file, export a torchvision
-classifier, print link flags. Errors are one message; `--debug` adds Python tracebacks and
-loads models with debug info (TorchScript tracebacks in the model's errors)."""
+"""The `pyfront` command line: classify images, detect objects, describe a model file, export a
+torchvision classifier, print link flags. Errors are one message; `--debug` adds Python
+tracebacks and loads models with debug info (TorchScript tracebacks in the model's errors)."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +12,16 @@ from . import config
 
 
 def _config(args) -> int:
-    wanted = [name for name in ("cflags", "libs", "includedir", "libdir") if getattr(args, name)]
+    names = ("cflags", "libs", "includedir", "libdir", "torchvision_ops")
+    wanted = [name for name in names if getattr(args, name)]
     if not wanted:
-        args.parser.error("say what to print: --cflags, --libs, --includedir or --libdir")
-    print(" ".join(getattr(config, name)() for name in wanted))
+        args.parser.error("say what to print: --cflags, --libs, --includedir, --libdir or "
+                          "--torchvision-ops")
+    try:
+        print(" ".join(getattr(config, name)() for name in wanted))
+    except LookupError as error:
+        print(f"pyfront config: {error.args[0]}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -64,6 +70,85 @@ def _print_result(result: dict) -> None:
     width = max(len(entry["label"]) for entry in result["top"])
     for rank, entry in enumerate(result["top"], 1):
         print(f"  {rank}. {entry['label']:<{width}}  {entry['prob']:.4f}  (class {entry['index']})")
+
+
+def _detect(args) -> int:
+    from .detect import check_detector, detect
+    from .errors import PyfrontError
+    from .model import Model
+
+    try:
+        model = Model(args.model)
+        check_detector(model)
+    except PyfrontError as error:
+        print(f"pyfront detect: {error}", file=sys.stderr)
+        return 2
+    progress = args.progress if args.progress is not None else (
+        sys.stderr.isatty() and len(args.images) > 1)
+    failures = 0
+    results = []
+    try:
+        for result in detect(args.images, model, args.threshold, args.out, progress):
+            if "error" in result:
+                failures += 1
+                print(f"pyfront detect: cannot read {result['image']}: {result['error']}",
+                      file=sys.stderr)
+            if args.json:
+                results.append(result)
+            else:
+                _print_detections(result)
+    except PyfrontError as error:  # the model itself failed on an image
+        print(f"pyfront detect: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # --out cannot be written
+        print(f"pyfront detect: cannot write the drawn image: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(results, sys.stdout, indent=1)
+        print()
+    return 1 if failures else 0
+
+
+def _print_detections(result: dict) -> None:
+    print(result["image"])
+    if "error" in result:
+        print(f"  error: {result['error']}")
+        return
+    found = result["detections"]
+    if not found:
+        print("  (nothing above the threshold)")
+    width = max((len(entry["label"]) for entry in found), default=0)
+    for entry in found:
+        box = ", ".join(f"{v:7.1f}" for v in entry["box"])
+        print(f"  {entry['label']:<{width}}  {entry['score']:.4f}  [{box}]")
+    if "output" in result:
+        print(f"  drawn: {result['output']}")
+
+
+def _add_detect_command(commands) -> None:
+    detect = commands.add_parser(
+        "detect", help="find objects in image files with a TorchScript detection model",
+        description="Run a detection model (torchvision's, exported with scripts/export.py) "
+                    "on each image and print its detections: label, score and box "
+                    "[x1, y1, x2, y2] in the image's pixels, best first. Unreadable files "
+                    "are reported on stderr and make the exit status 1; the others are "
+                    "still processed. Models needing torchvision's operators load when the "
+                    "torchvision package is installed.")
+    detect.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    detect.add_argument("--model", required=True, metavar="FILE",
+                        help="TorchScript detection model")
+    detect.add_argument("--threshold", type=float, default=None,
+                        help="lowest score shown (default: the file's metadata, else 0.5)")
+    detect.add_argument("--json", action="store_true",
+                        help='print a JSON list of {"image", "width", "height", "detections": '
+                             '[{"box", "index", "label", "score"}]} (or {"image", "error"})')
+    detect.add_argument("--out", metavar="DIR",
+                        help="write a copy of each image with the boxes and labels drawn "
+                             "into DIR")
+    detect.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: when stderr is a terminal and "
+                             "there is more than one image)")
+    detect.set_defaults(handler=_detect, parser=detect)
 
 
 def _info(args) -> int:
@@ -173,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_debug(classify, argparse.SUPPRESS)  # after the command too; the top-level one else
     classify.set_defaults(handler=_classify, parser=classify)
 
+    _add_detect_command(commands)
+
     info = commands.add_parser(
         "info", help="describe a model file",
         description="Print a model file's methods and schemas, extra files and metadata, "
@@ -203,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--libs", action="store_true", help="linker flags (library, rpath)")
     cfg.add_argument("--includedir", action="store_true", help="folder holding tsrt.h")
     cfg.add_argument("--libdir", action="store_true", help="folder holding libtsrt.so")
+    cfg.add_argument("--torchvision-ops", action="store_true",
+                     help="the library of torchvision's operators for C programs (load it with "
+                          "tsrt_load_library, or ts-infer --ops), as "
+                          "scripts/build_torchvision_ops.sh builds it")
     cfg.set_defaults(handler=_config, parser=cfg)
     return parser
 

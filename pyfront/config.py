@@ -1,7 +1,10 @@
-"""Compiler and linker flags for C programs that use libtsrt from this package."""
+"""Compiler and linker flags for C programs that use libtsrt from this package, and where
+the operator library for C programs lies."""
 from __future__ import annotations
 
 from ._paths import include_dir, library_dir
+
+TORCHVISION_OPS = "libtorchvision_ops.so"
 
 
 def includedir() -> str:
@@ -19,3 +22,14 @@ def cflags() -> str:
 def libs() -> str:
     # The rpath lets the program find libtsrt where it is; libtsrt finds libtorch itself.
     return f"-L{library_dir()} -Wl,-rpath,{library_dir()} -ltsrt"
+
+
+def torchvision_ops() -> str:
+    """The library of torchvision's operators for programs without Python, as
+    scripts/build_torchvision_ops.sh left it next to libtsrt; LookupError when not built."""
+    path = library_dir() / TORCHVISION_OPS
+    if not path.exists():
+        raise LookupError(
+            f"{path} is not built: run 'bash scripts/build_torchvision_ops.sh' in a checkout "
+            f"(it needs torchvision installed); Python programs need no such library")
+    return str(path)

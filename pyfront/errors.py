@@ -69,6 +69,23 @@ class InternalError(PyfrontError):
     """A bug in libtsrt or libtorch; the message says what failed."""
 
 
+class LibraryLoadError(PyfrontError):
+    """An operator library could not be loaded: not a shared library, built for another
+    machine, unresolved symbols, a dependency not found (the message says which)."""
+
+
+class LibraryNotFoundError(LibraryLoadError, FileNotFoundError):
+    """The operator library file does not exist."""
+
+    def __init__(self, message: str, status: str = ""):
+        PyfrontError.__init__(self, message, status)
+        self.errno = errno.ENOENT
+        self.strerror = message
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 # libtsrt's status names (tsrt.h's `tsrt_status`) to exceptions. A status not listed here
 # (one a newer library added) becomes a PyfrontError with the library's message.
 BY_STATUS_NAME = {
@@ -85,13 +102,23 @@ BY_STATUS_NAME = {
     "TSRT_ERR_NO_SUCH_NAME": NoSuchNameError,
     "TSRT_ERR_TOO_LARGE": ModelLoadError,
     "TSRT_ERR_CLOSED": ModelClosedError,
+    "TSRT_ERR_BAD_LIBRARY": LibraryLoadError,
+}
+
+# The same statuses from tsrt_load_library, which loads a library rather than a model.
+LIBRARY_BY_STATUS_NAME = {
+    "TSRT_ERR_NOT_FOUND": LibraryNotFoundError,
+    "TSRT_ERR_IO": LibraryLoadError,
+    "TSRT_ERR_BAD_LIBRARY": LibraryLoadError,
 }
 
 
-def error_for_status(status_name: str, message: str,
-                     filename: str | None = None) -> PyfrontError:
-    """The exception for a failed libtsrt call: its status name and the library's message."""
-    error = BY_STATUS_NAME.get(status_name, PyfrontError)(message or status_name, status_name)
+def error_for_status(status_name: str, message: str, filename: str | None = None,
+                     for_library: bool = False) -> PyfrontError:
+    """The exception for a failed libtsrt call: its status name and the library's message.
+    `for_library` for tsrt_load_library, whose missing file is a library, not a model."""
+    table = {**BY_STATUS_NAME, **LIBRARY_BY_STATUS_NAME} if for_library else BY_STATUS_NAME
+    error = table.get(status_name, PyfrontError)(message or status_name, status_name)
     if filename is not None and isinstance(error, OSError):
         error.filename = filename
     return error

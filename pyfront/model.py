@@ -11,6 +11,7 @@ from ._bindings import model as _native
 from ._bindings.options import new_options
 from ._bindings.values import lendable_dtype_code
 from ._shared import TopK, as_float32_input, check_k, metadata_of
+from ._torchvision_ops import load_with_operators
 from .errors import InvalidArgumentError, ModelClosedError
 
 __all__ = ["Model", "TopK", "metadata_of"]
@@ -49,11 +50,11 @@ class Model:
         options = new_options(device, max_file_size, debug_info, freeze, warmup, warmup_runs,
                               precision)
         if isinstance(source, (bytes, bytearray, memoryview)):
-            self._handle = _native.load_buffer(source, options)
             self.path = None
+            self._handle = load_with_operators(lambda: _native.load_buffer(source, options))
         else:
-            self.path = _path_of(source)
-            self._handle = _native.load_path(self.path, options)
+            path = self.path = _path_of(source)
+            self._handle = load_with_operators(lambda: _native.load_path(path, options))
         self._closed = False
         self.device = _native.device(self._handle)
         self._extra_files = _native.extra_files(self._handle)

@@ -13,8 +13,12 @@ try:
 except ImportError:  # a checkout whose package is not installed: use the one beside this script
     sys.path.append(str(Path(__file__).resolve().parent.parent))
 
+from pyfront import export_detection  # noqa: E402
 from pyfront.export import (META_FILE, PARAMETERS_FILE, SHAPES_FILE, ExportError,  # noqa: E402,F401
                             build_model, export, main, metadata, parse_args, sanity_check)
 
 if __name__ == "__main__":
+    # torchvision's detection and segmentation models have their own export.
+    if export_detection.handles(sys.argv[1:]):
+        sys.exit(export_detection.main(sys.argv[1:]))
     sys.exit(main())

@@ -69,4 +69,10 @@ log "building libtsrt, ts-infer and the C tests (build/), installing pyfront (ed
     --config-settings=cmake.define.TSRT_BUILD_TOOLS=ON \
     --config-settings=cmake.define.TSRT_BUILD_TESTS=ON
 
+# torchvision's operators for C programs (build/libtorchvision_ops.so, about a second); Python
+# programs need none, so a failure here only warns.
+log "making torchvision's operator library for C programs"
+bash scripts/build_torchvision_ops.sh --python "$PY" >/dev/null || \
+    log "warning: scripts/build_torchvision_ops.sh failed; C programs cannot run detection models"
+
 "$PY" -c "import pyfront; print('[setup] ready: pyfront', pyfront.__version__, 'on libtorch', pyfront.libtorch_version())" >&2

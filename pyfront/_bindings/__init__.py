@@ -11,11 +11,12 @@ from .._ffi import ffi, lib
 from ..errors import error_for_status
 
 
-def check(status: int, filename: str | None = None) -> None:
-    """Raises the exception for a libtsrt status, with the library's message for this thread."""
+def check(status: int, filename: str | None = None, for_library: bool = False) -> None:
+    """Raises the exception for a libtsrt status, with the library's message for this thread
+    (`for_library`: the status of tsrt_load_library)."""
     if status == 0:
         return
     library = lib()
     message = ffi.string(library.tsrt_last_error()).decode("utf-8", "replace")
     name = ffi.string(library.tsrt_status_name(status)).decode()
-    raise error_for_status(name, message, filename)
+    raise error_for_status(name, message, filename, for_library)

@@ -1,6 +1,8 @@
 """Process-wide calls: versions, intra-op threads, oneDNN Graph fusion."""
 from __future__ import annotations
 
+import os
+
 from .._ffi import ffi, lib
 from . import check
 
@@ -35,3 +37,7 @@ def get_fusion() -> bool:
 
 def cpu_has_native_bf16() -> bool:
     return bool(lib().tsrt_cpu_has_native_bf16())
+
+
+def load_library(path: str) -> None:
+    check(lib().tsrt_load_library(os.fsencode(path)), filename=path, for_library=True)

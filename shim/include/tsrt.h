@@ -93,7 +93,9 @@ typedef enum tsrt_status {
     TSRT_ERR_INTERNAL = -10,        /* a bug in the shim or libtorch; please report it */
     TSRT_ERR_NO_SUCH_NAME = -11,    /* no method or extra file of that name (ABI 2) */
     TSRT_ERR_TOO_LARGE = -12,       /* the model is larger than the options allow (ABI 2) */
-    TSRT_ERR_CLOSED = -13           /* the model was closed with tsrt_model_close (ABI 2) */
+    TSRT_ERR_CLOSED = -13,          /* the model was closed with tsrt_model_close (ABI 2) */
+    TSRT_ERR_BAD_LIBRARY = -14      /* a file given to tsrt_load_library cannot be loaded as a
+                                     * shared library here (ABI 3) */
 } tsrt_status;
 
 /* A description of the most recent failure of a fallible call made on the calling thread,
@@ -130,6 +132,38 @@ TSRT_API int tsrt_get_fusion(void);
 /* 1 when this CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16 instructions, as
  * libtorch detects them), else 0. Decides what TSRT_PRECISION_AUTO picks. (ABI 3) */
 TSRT_API int tsrt_cpu_has_native_bf16(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Operator libraries (ABI 3)                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Loads the shared library at `path` (a file path; a name without '/' is taken relative to the
+ * current directory, never searched for) so that the TorchScript operators it registers when
+ * loaded (its TORCH_LIBRARY blocks) are there for the models loaded afterwards: torchvision's
+ * operators (torchvision::nms, roi_align... which detection models call), or a model's own.
+ * A model calling an operator nobody registered fails to load with TSRT_ERR_BAD_MODEL and a
+ * message naming the operator.
+ *
+ * Process-wide and permanent: the library is opened with RTLD_NOW | RTLD_GLOBAL and never
+ * closed, since the models using its operators may outlive any handle. Loading the same file
+ * again does nothing. Safe from any thread; load libraries before the models that need them.
+ * `path` is borrowed for the call.
+ *
+ * Errors: TSRT_ERR_NOT_FOUND (no such file), TSRT_ERR_IO (a directory, unreadable),
+ * TSRT_ERR_BAD_LIBRARY with a message saying why: not a shared library, built for another
+ * CPU or word size, an object file or executable, unresolved symbols (built against another
+ * libtorch, or needing another library loaded first), a dependency the loader cannot find;
+ * the dynamic loader's own report is quoted.
+ *
+ * What cannot be caught: loading runs the library's initialisation code inside this process.
+ * A C++ exception thrown there (typically a TORCH_LIBRARY registering an operator that another
+ * library already registered, e.g. two builds of torchvision's operators) leaves the dynamic
+ * loader in a state no process can continue from (where it gets through the loader at all, the
+ * loader's lock stays held), so the process stops: std::terminate, after a message on stderr
+ * naming the library and the exception. A crash or exit() in it ends the process too. Like a
+ * model file, an operator library is code: load only libraries you trust, and each set of
+ * operators once. */
+TSRT_API TSRT_NODISCARD int tsrt_load_library(const char *path);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Load options                                                                               */

@@ -44,6 +44,7 @@ const char *tsrt_status_name(int status) {
         case TSRT_ERR_NO_SUCH_NAME: return "TSRT_ERR_NO_SUCH_NAME";
         case TSRT_ERR_TOO_LARGE: return "TSRT_ERR_TOO_LARGE";
         case TSRT_ERR_CLOSED: return "TSRT_ERR_CLOSED";
+        case TSRT_ERR_BAD_LIBRARY: return "TSRT_ERR_BAD_LIBRARY";
         default: return "TSRT_UNKNOWN_STATUS";
     }
 }

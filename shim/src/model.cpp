@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -118,12 +119,42 @@ tsrt_model *finish_model(torch::jit::Module module, c10::Device device,
     return model.release();
 }
 
+// "torchvision::nms" when libtorch's report says the code calls an operator that no loaded
+// library registered; "" otherwise.
+std::string missing_operator(const std::string &report) {
+    static const std::string marker = "Unknown builtin op: ";
+    size_t at = report.find(marker);
+    if (at == std::string::npos) return "";
+    size_t start = at + marker.size();
+    size_t end = start;
+    while (end < report.size() && (std::isalnum(static_cast<unsigned char>(report[end])) ||
+                                   report[end] == '_' || report[end] == ':'))
+        ++end;
+    return report.substr(start, end - start);
+}
+
+std::string describe_missing_operator(const std::string &op) {
+    std::string message = "it calls the operator " + op +
+                          ", which no loaded library registers; load the library that "
+                          "registers it before the model, with tsrt_load_library "
+                          "(pyfront.load_library in Python)";
+    if (op.rfind("torchvision::", 0) == 0)
+        message +=
+            ". torchvision's operators: in Python, install the torchvision package "
+            "matching torch (pyfront then finds them itself); from C, build them with "
+            "scripts/build_torchvision_ops.sh and load the library it writes (pyfront "
+            "config --torchvision-ops prints its path)";
+    return message;
+}
+
 // "cannot load <what> as a TorchScript module: <cause>", the cause being the first non-empty
 // line of libtorch's report, which follows in full when it has more lines.
 [[noreturn]] void fail_load(const std::string &what, const std::string &raw) {
     size_t start = raw.find_first_not_of(" \n");
     std::string trimmed = start == std::string::npos ? std::string() : raw.substr(start);
     std::string cause = trimmed.substr(0, trimmed.find('\n'));
+    std::string missing = missing_operator(trimmed);
+    if (!missing.empty()) cause = describe_missing_operator(missing);
     std::string message = "cannot load " + what + " as a TorchScript module: " + cause;
     if (cause.size() < trimmed.size()) message += "\n\n" + trimmed;
     fail(TSRT_ERR_BAD_MODEL, message);

@@ -2,7 +2,13 @@
  * ts-infer: loads a TorchScript model, runs forward on a 1x3x224x224 tensor of ones and prints
  * the indices of the softmax top-5, in the format of libtorch's tensor printer. Written in
  * plain C over the public header only, as any C program using libtsrt would be.
+ *
+ *   ts-infer [--ops LIBRARY]... MODEL
+ *
+ * --ops loads a library registering operators the model calls (torchvision's, for instance:
+ * `pyfront config --torchvision-ops` prints where scripts/build_torchvision_ops.sh put them).
  */
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,16 +38,30 @@ int main(int argc, const char *argv[]) {
     int64_t indices[TOP_K];
     float probs[TOP_K];
     tsrt_model *model = NULL;
+    const char *path = NULL;
     size_t i;
-    int status, width;
+    int arg, status, width;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: ts-infer <path-to-exported-script-module>\n");
+    for (arg = 1; arg < argc; ++arg) {
+        if (strcmp(argv[arg], "--ops") == 0 && arg + 1 < argc) {
+            if (tsrt_load_library(argv[++arg]) != TSRT_OK) {
+                fprintf(stderr, "Error loading operator library\n%s\n", tsrt_last_error());
+                return 1;
+            }
+        } else if (path == NULL && strncmp(argv[arg], "--", 2) != 0) {
+            path = argv[arg];
+        } else {
+            path = NULL;
+            break;
+        }
+    }
+    if (path == NULL || arg < argc) {
+        fprintf(stderr, "usage: ts-infer [--ops LIBRARY]... <path-to-exported-script-module>\n");
         return 1;
     }
     printf("Loading model...\n");
     fflush(stdout);
-    status = tsrt_model_load(argv[1], NULL, &model);
+    status = tsrt_model_load(path, NULL, &model);
     if (status != TSRT_OK) {
         fprintf(stderr, "Error loading model\n%s\n", tsrt_last_error());
         return 1;

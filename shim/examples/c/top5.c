@@ -1,5 +1,10 @@
-/* Prints the top-5 classes of a 1x3x224x224 input of ones, one per line, through libtsrt. */
+/* Prints the top-5 classes of a 1x3x224x224 input of ones, one per line, through libtsrt.
+ *
+ *   top5 [--ops LIBRARY]... MODEL.pt
+ *
+ * --ops loads a library registering operators the model calls (see tsrt_load_library). */
 #include <stdio.h>
+#include <string.h>
 
 #include "tsrt.h"
 
@@ -9,10 +14,25 @@ int main(int argc, char **argv) {
     int64_t indices[5];
     float probs[5];
     tsrt_model *model = NULL;
+    const char *path = NULL;
     size_t i;
+    int arg;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: top5 MODEL.pt\n");
+    for (arg = 1; arg < argc; ++arg) {
+        if (strcmp(argv[arg], "--ops") == 0 && arg + 1 < argc) {
+            if (tsrt_load_library(argv[++arg]) != TSRT_OK) {
+                fprintf(stderr, "%s\n", tsrt_last_error());
+                return 1;
+            }
+        } else if (path == NULL) {
+            path = argv[arg];
+        } else {
+            path = NULL;
+            break;
+        }
+    }
+    if (path == NULL) {
+        fprintf(stderr, "usage: top5 [--ops LIBRARY]... MODEL.pt\n");
         return 2;
     }
     if (tsrt_abi_version() < TSRT_ABI_VERSION) { /* the header is newer than the library */
@@ -21,7 +41,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     for (i = 0; i < sizeof image / sizeof image[0]; ++i) image[i] = 1.0f;
-    if (tsrt_model_load(argv[1], NULL, &model) != TSRT_OK ||
+    if (tsrt_model_load(path, NULL, &model) != TSRT_OK ||
         tsrt_model_topk(model, image, shape, 4, 5, indices, probs, 5, NULL) != TSRT_OK) {
         fprintf(stderr, "%s\n", tsrt_last_error());
         tsrt_model_free(model);
