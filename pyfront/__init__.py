@@ -18,8 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
-                     InvalidArgumentError, ModelClosedError, ModelLoadError,
-                     ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
+                     InvalidArgumentError, ModelChangedError, ModelClosedError,
+                     ModelLoadError, ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
                      UnsupportedOutputError)
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ _LAZY = {
 __all__ = [
     "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
     "get_num_threads", "set_num_threads", "set_fusion", "get_fusion",
-    "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
+    "PyfrontError", "ModelLoadError", "ModelNotFoundError", "ModelChangedError",
+    "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
     "OutOfMemoryError", "NoSuchNameError", "BufferTooSmallError", "InternalError",
     "ModelCrashedError",
