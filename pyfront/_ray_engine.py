@@ -56,21 +56,26 @@ def check_reachable(address: str, timeout: float = _CONNECT_TIMEOUT_S) -> None:
     hint = ("Use the address `ray start --head` printed (HOST:6379 unless changed), or leave "
             "out --address to run on a Ray instance started on this machine")
     try:
-        with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ClusterUnreachableError(
+            f"cannot reach a Ray cluster at {address}: {reason}. {hint}") from None
+    reply = b""
+    with connection:
+        try:
             connection.sendall(_HTTP2_PREFACE)
-            reply = b""
             while len(reply) < 9:
                 chunk = connection.recv(9 - len(reply))
                 if not chunk:
                     break
                 reply += chunk
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        raise ClusterUnreachableError(
-            f"cannot reach a Ray cluster at {address}: {reason}. {hint}") from None
+        except OSError:
+            pass  # no answer in time, or the connection was dropped: judged below
     if len(reply) < 9 or reply[3] != _HTTP2_SETTINGS:
         raise ClusterUnreachableError(
-            f"{address} answers, but not as a Ray cluster (it does not speak gRPC). {hint}")
+            f"{address} accepts connections but does not answer as a Ray cluster does (no "
+            f"gRPC reply within {timeout:g} s). {hint}")
 
 
 # An HTTP/2 client's connection preface and an empty SETTINGS frame; a gRPC server answers

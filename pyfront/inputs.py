@@ -15,8 +15,8 @@ def image_extensions() -> frozenset:
 def expand_images(arguments: Iterable) -> tuple[list, list]:
     """(paths, empty_folders). A file argument is kept as given, whatever its name, so an
     unreadable one gets reported rather than skipped; a folder contributes the image files
-    under it (by extension, in sorted order, symbolic links to files included, links to
-    folders not followed). Folders without image files are returned in `empty_folders`."""
+    under it, recognised by extension: its own in name order, then each subfolder's in turn
+    (symbolic links to files included, links to folders not followed). Folders without image files are returned in `empty_folders`."""
     paths: list = []
     empty: list = []
     extensions = None
