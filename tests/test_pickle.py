@@ -102,8 +102,8 @@ def test_a_missing_file_names_the_path_and_the_host(small_path):
 def test_a_model_loaded_from_bytes_carries_its_bytes(small_path, images):
     source = bytearray(small_path.read_bytes())
     model = pyfront.Model(source)
+    source[:] = b"\0" * len(source)  # the caller reuses its buffer; the model is unchanged
     data = pickle.dumps(model)
-    source[:] = b"\0" * len(source)  # the caller's buffer changes; the pickle must not
     os.remove(small_path)
     x = images(2, 3, 16, 16)
     restored = pickle.loads(data)
