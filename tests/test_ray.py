@@ -252,6 +252,24 @@ def test_engine_ray_without_an_address_runs_and_stops_its_own_ray(folder, resnet
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def test_image_classifier_in_map_batches(cluster, folder, resnet18_path):
+    from pyfront.ray import ImageClassifier
+
+    root, expected = folder
+    paths = sorted(expected)
+    files = ray.data.from_items([{"path": path} for path in paths + [str(root / "broken.jpg")]])
+    rows = files.map_batches(
+        ImageClassifier, fn_constructor_kwargs={"model": pyfront.Model(resnet18_path), "k": 3},
+        batch_size=2, compute=ray.data.ActorPoolStrategy(size=2), num_cpus=1).take_all()
+    by_path = {row["path"]: row for row in rows}
+    assert sorted(by_path) == sorted(paths + [str(root / "broken.jpg")])
+    assert by_path.pop(str(root / "broken.jpg"))["error"]
+    entries = [{"image": path, "top": [{"index": i, "prob": p} for i, p in zip(
+        by_path[path]["index"], by_path[path]["prob"])]} for path in paths]
+    assert all(by_path[path]["error"] is None for path in paths)
+    _check_against_torch(entries, expected, resnet18_path)
+
+
 # -- pickled models in workers --------------------------------------------------------------
 
 
