@@ -18,8 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
-                     InvalidArgumentError, ModelChangedError, ModelClosedError,
-                     ModelLoadError, ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
+                     InvalidArgumentError, ModelChangedError, ModelClosedError, ModelLoadError,
+                     ModelNotFoundError, NoSuchNameError, OutOfMemoryError, PyfrontError,
                      UnsupportedOutputError)
 
 if TYPE_CHECKING:

@@ -104,8 +104,8 @@ def _is_loopback(host: str) -> bool:
 def ray_session(address: Optional[str]):
     """Ray, connected to `address`, or to a Ray instance started for this run (on loopback
     only) when it is None; disconnected (and that instance stopped) on leaving."""
-    if address is None or address not in ("auto", "local") and _is_loopback(
-            _host_and_port(address)[0]):
+    if address is None or (address not in ("auto", "local")
+                           and _is_loopback(_host_and_port(address)[0])):
         # Ray binds to (and rewrites 127.0.0.1 into) the machine's network address by
         # default; an instance of our own, or a cluster on loopback, needs loopback only.
         # Read when Ray is imported.
@@ -116,8 +116,13 @@ def ray_session(address: Optional[str]):
     if ray.is_initialized():  # a caller's own session: use it, leave it running
         yield ray
         return
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}  # stderr is the report's
+    if address is None:
+        ray.init(address="local", include_dashboard=False, **quiet)
+    elif address.startswith("ray://"):
+        ray.init(address=address)  # Ray Client would hand other arguments to the server
+    else:
+        ray.init(address=address, **quiet)
     try:
         yield ray
     finally:
@@ -161,11 +166,12 @@ def classify_on_ray(images: list, recipe: Any, k: int, batch_size: int,
                 if row["failure"] is not None:
                     raise _FAILURES.get(row["failure"], PyfrontError)(row["error"])
                 waiting[row["i"]] = row
+            first = next_index
             while next_index in waiting:
                 yield _named(images[next_index], opened[next_index], waiting.pop(next_index))
                 next_index += 1
-                if bar:
-                    bar.advance(1)
+            if bar and next_index > first:
+                bar.advance(next_index - first)
     except ray.exceptions.RayError as error:
         reason = _last_line(error)
         if "No module named 'pyfront" in reason:

@@ -28,6 +28,8 @@ def classify_results(images: list, model_path: str, model_options: dict, *, engi
 
     # The driver only fingerprints the file; every worker loads it and checks the fingerprint.
     recipe = recipe_for_file("Model", model_path, model_options)
+    if not images:
+        return
     with ray_session(address):
         yield from classify_on_ray(images, recipe, k, batch_size, workers, cpus_per_worker,
                                    progress)

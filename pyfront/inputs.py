@@ -16,7 +16,8 @@ def expand_images(arguments: Iterable) -> tuple[list, list]:
     """(paths, empty_folders). A file argument is kept as given, whatever its name, so an
     unreadable one gets reported rather than skipped; a folder contributes the image files
     under it, recognised by extension: its own in name order, then each subfolder's in turn
-    (symbolic links to files included, links to folders not followed). Folders without image files are returned in `empty_folders`."""
+    (symbolic links to files included, links to folders not followed). Folders without
+    image files are returned in `empty_folders`."""
     paths: list = []
     empty: list = []
     extensions = None
