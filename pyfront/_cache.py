@@ -6,6 +6,7 @@ digest, and the load options) and carry the signature of the file they were load
 A handful of entries is plenty; a model dropped from the cache is freed once no caller still
 holds it.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,7 @@ def lookup(key: tuple, signature: Optional[tuple]) -> Optional[Entry]:
         return entry
 
 
-def store(key: tuple, signature: Optional[tuple], model: Any,
-          digest: Optional[str] = None) -> None:
+def store(key: tuple, signature: Optional[tuple], model: Any, digest: Optional[str] = None) -> None:
     """Keeps `model` as the one copy for `key`, replacing any older one."""
     with _lock:
         _entries[key] = Entry(signature, digest, model)

@@ -5,6 +5,7 @@ The driver sends image paths, never pixels: the workers read the files. Each wor
 model once from its recipe (path and fingerprint, see _recipe.py) and returns batches of result
 columns; the driver puts them back in the order of the arguments, so stdout is the local run's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,8 @@ def import_ray() -> Any:
         import ray.data  # noqa: F401  (needs pyarrow and pandas: the "data" extra)
     except ImportError as error:
         raise RayNotInstalledError(
-            f"running on Ray needs Ray Data, which is not installed ({error}): "
-            f"{INSTALL_HINT}") from None
+            f"running on Ray needs Ray Data, which is not installed ({error}): {INSTALL_HINT}"
+        ) from None
     return ray
 
 
@@ -53,14 +54,17 @@ def check_reachable(address: str, timeout: float = _CONNECT_TIMEOUT_S) -> None:
     if address in ("auto", "local"):
         return
     host, port = _host_and_port(address)
-    hint = ("Use the address `ray start --head` printed (HOST:6379 unless changed), or leave "
-            "out --address to run on a Ray instance started on this machine")
+    hint = (
+        "Use the address `ray start --head` printed (HOST:6379 unless changed), or leave "
+        "out --address to run on a Ray instance started on this machine"
+    )
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
         raise ClusterUnreachableError(
-            f"cannot reach a Ray cluster at {address}: {reason}. {hint}") from None
+            f"cannot reach a Ray cluster at {address}: {reason}. {hint}"
+        ) from None
     reply = b""
     with connection:
         try:
@@ -75,7 +79,8 @@ def check_reachable(address: str, timeout: float = _CONNECT_TIMEOUT_S) -> None:
     if len(reply) < 9 or reply[3] != _HTTP2_SETTINGS:
         raise ClusterUnreachableError(
             f"{address} accepts connections but does not answer as a Ray cluster does (no "
-            f"gRPC reply within {timeout:g} s). {hint}")
+            f"gRPC reply within {timeout:g} s). {hint}"
+        )
 
 
 # An HTTP/2 client's connection preface and an empty SETTINGS frame; a gRPC server answers
@@ -89,7 +94,8 @@ def _host_and_port(address: str) -> tuple:
     host, colon, port = target.rpartition(":")
     if not colon or not host or not port.isdigit():
         raise InvalidArgumentError(
-            f"a Ray address is HOST:PORT or ray://HOST:PORT (or 'auto'), got {address!r}")
+            f"a Ray address is HOST:PORT or ray://HOST:PORT (or 'auto'), got {address!r}"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -104,8 +110,9 @@ def _is_loopback(host: str) -> bool:
 def ray_session(address: Optional[str]):
     """Ray, connected to `address`, or to a Ray instance started for this run (on loopback
     only) when it is None; disconnected (and that instance stopped) on leaving."""
-    if address is None or (address not in ("auto", "local")
-                           and _is_loopback(_host_and_port(address)[0])):
+    if address is None or (
+        address not in ("auto", "local") and _is_loopback(_host_and_port(address)[0])
+    ):
         # Ray binds to (and rewrites 127.0.0.1 into) the machine's network address by
         # default; an instance of our own, or a cluster on loopback, needs loopback only.
         # Read when Ray is imported.
@@ -129,9 +136,15 @@ def ray_session(address: Optional[str]):
         ray.shutdown()
 
 
-def classify_on_ray(images: list, recipe: Any, k: int, batch_size: int,
-                    workers: Optional[int] = None, cpus_per_worker: float = 1,
-                    progress: bool = False) -> Iterator[dict]:
+def classify_on_ray(
+    images: list,
+    recipe: Any,
+    k: int,
+    batch_size: int,
+    workers: Optional[int] = None,
+    cpus_per_worker: float = 1,
+    progress: bool = False,
+) -> Iterator[dict]:
     """classify's results for `images`, in order, computed by `workers` Ray actors of
     `cpus_per_worker` CPUs each (default: as many as the cluster's CPUs allow). Call it
     inside ray_session()."""
@@ -147,16 +160,24 @@ def classify_on_ray(images: list, recipe: Any, k: int, batch_size: int,
     if workers is None:
         workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
     opened = [os.path.abspath(path) for path in images]
-    chunks = [{"first": first, "paths": opened[first:first + batch_size]}
-              for first in range(0, len(opened), batch_size)]
+    chunks = [
+        {"first": first, "paths": opened[first : first + batch_size]}
+        for first in range(0, len(opened), batch_size)
+    ]
     blocks = max(1, min(len(chunks), _MAX_BLOCKS))
     workers = min(workers, blocks)  # an actor without a block to work on only costs startup
     # One row per model batch, one batch per call: the images meet the model in the groups
     # a local run forms, so the numbers equal the local run's to the bit.
     items = ray.data.from_items(chunks, override_num_blocks=blocks)
-    results = _map_batches(ray, items, ReportingClassifier, fn_constructor_kwargs={
-        "model": recipe, "k": k}, batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus_per_worker)
+    results = _map_batches(
+        ray,
+        items,
+        ReportingClassifier,
+        fn_constructor_kwargs={"model": recipe, "k": k},
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=cpus_per_worker,
+    )
     bar = _ProgressBar(len(images)) if progress else None
     waiting: dict = {}  # results that arrived before an earlier one
     next_index = 0
@@ -208,5 +229,8 @@ def _last_line(error: BaseException) -> str:
     return lines[-1].strip() if lines else type(error).__name__
 
 
-_FAILURES = {name: cls for name, cls in vars(errors).items()
-             if isinstance(cls, type) and issubclass(cls, PyfrontError)}
+_FAILURES = {
+    name: cls
+    for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, PyfrontError)
+}

@@ -1,4 +1,5 @@
 """The class `pyfront classify --engine ray` runs in Ray's workers. Imports Ray."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -41,7 +42,11 @@ class ReportingClassifier(ImageClassifier):
         if self.failure is not None:
             results = [{"error": str(self.failure)} for _ in paths]
         failure = type(self.failure).__name__ if self.failure is not None else None
-        return pa.table({"i": pa.array(positions, pa.int64()),
-                         "path": pa.array(paths, pa.string()),
-                         **result_columns(results),
-                         "failure": pa.array([failure] * len(paths), pa.string())})
+        return pa.table(
+            {
+                "i": pa.array(positions, pa.int64()),
+                "path": pa.array(paths, pa.string()),
+                **result_columns(results),
+                "failure": pa.array([failure] * len(paths), pa.string()),
+            }
+        )

@@ -13,6 +13,7 @@ if the file changed since. Unpickling compares size and sha256 with the file fou
 same path and refuses a different one (ModelChangedError). The modification time is reported,
 not compared: copying the file to another machine changes it without changing the model.
 """
+
 from __future__ import annotations
 
 import functools
@@ -76,8 +77,10 @@ def records_load(init: Callable) -> Callable:
             else:
                 options[name] = value
         # An iterator (a generator of warm-up shapes, say) would be used up by the load.
-        options = {name: list(value) if isinstance(value, Iterator) else value
-                   for name, value in options.items()}
+        options = {
+            name: list(value) if isinstance(value, Iterator) else value
+            for name, value in options.items()
+        }
         self._load_record = _record_source(source, options)
         init(self, source, **options)
 
@@ -120,11 +123,19 @@ def recipe_of(model: Any) -> Recipe:
         raise ModelChangedError(
             f"the model file {record.path} changed or disappeared since this model was loaded "
             f"from it, so a pickle could not load the same model again; load the file again "
-            f"and pickle the new model")
+            f"and pickle the new model"
+        )
     if record.digest is None or record.digest[0] != now:
         record.digest = (now, _sha256_of_file(record.path, now))
-    return Recipe(kind, dict(record.options), path=record.path, size=now[2], mtime_ns=now[3],
-                  sha256=record.digest[1], host=socket.gethostname())
+    return Recipe(
+        kind,
+        dict(record.options),
+        path=record.path,
+        size=now[2],
+        mtime_ns=now[3],
+        sha256=record.digest[1],
+        host=socket.gethostname(),
+    )
 
 
 def recipe_for_file(kind: str, path: str, options: dict) -> Recipe:
@@ -138,8 +149,15 @@ def recipe_for_file(kind: str, path: str, options: dict) -> Recipe:
         raise error from None
     except OSError as error:
         raise ModelLoadError(f"cannot read the model file '{path}': {error.strerror}") from None
-    return Recipe(kind, dict(options), path=path, size=signature[2], mtime_ns=signature[3],
-                  sha256=_sha256_of_file(path, signature), host=socket.gethostname())
+    return Recipe(
+        kind,
+        dict(options),
+        path=path,
+        size=signature[2],
+        mtime_ns=signature[3],
+        sha256=_sha256_of_file(path, signature),
+        host=socket.gethostname(),
+    )
 
 
 def restore(recipe: Recipe) -> Any:
@@ -147,7 +165,8 @@ def restore(recipe: Recipe) -> Any:
     if not isinstance(recipe, Recipe) or recipe.version > RECIPE_VERSION:
         raise ModelLoadError(
             "this pickled model was made by a newer pyfront; install the same pyfront version "
-            "on every machine that unpickles it")
+            "on every machine that unpickles it"
+        )
     cls = _model_class(recipe.kind)
     options = recipe.options
     try:
@@ -155,7 +174,8 @@ def restore(recipe: Recipe) -> Any:
     except TypeError as error:
         raise ModelLoadError(
             f"this pyfront cannot load the pickled model ({error}); install the same pyfront "
-            f"version on every machine that unpickles it") from None
+            f"version on every machine that unpickles it"
+        ) from None
     if recipe.data is not None:
         digest = hashlib.sha256(recipe.data).hexdigest()
         key = (recipe.kind, f"sha256:{digest}", _cache.options_key(options))
@@ -179,12 +199,14 @@ def _restore_file(recipe: Recipe, cls: type) -> Any:
             f"the model file {path} does not exist on host {host} (process {os.getpid()}): a "
             f"pickled model holds its file's path, not its weights, so every machine that "
             f"unpickles it needs the same file at that path (it was pickled on host "
-            f"{recipe.host})")
+            f"{recipe.host})"
+        )
         error.filename = path
         raise error from None
     except OSError as error:
         raise ModelLoadError(
-            f"cannot read the model file {path} on host {host}: {error.strerror}") from None
+            f"cannot read the model file {path} on host {host}: {error.strerror}"
+        ) from None
     key = (recipe.kind, os.path.realpath(path), _cache.options_key(recipe.options))
     entry = _cache.lookup(key, signature)
     if entry is not None and not entry.model.keeps_state:
@@ -198,8 +220,10 @@ def _restore_file(recipe: Recipe, cls: type) -> Any:
     model = cls(path, **recipe.options)
     if model._load_record.signature != signature:  # replaced between hashing and loading
         model.close()
-        raise ModelChangedError(f"the model file {path} on host {host} changed while it was "
-                                f"being loaded; try again once it is complete")
+        raise ModelChangedError(
+            f"the model file {path} on host {host} changed while it was "
+            f"being loaded; try again once it is complete"
+        )
     if not model.keeps_state:
         _cache.store(key, signature, model, digest)
     return model
@@ -213,7 +237,8 @@ def _check_same_file(recipe: Recipe, path: str, signature: tuple, digest: str) -
         f"pickled: it now has {signature[2]:,} bytes, sha256 {digest[:16]}..., modified "
         f"{_when(signature[3])}; the pickle was made from {recipe.size:,} bytes, sha256 "
         f"{str(recipe.sha256)[:16]}..., modified {_when(recipe.mtime_ns)} on host "
-        f"{recipe.host}. Put that file back, or load the new file and pickle that model")
+        f"{recipe.host}. Put that file back, or load the new file and pickle that model"
+    )
 
 
 def _sha256_of_file(path: str, signature: tuple) -> str:
@@ -222,8 +247,9 @@ def _sha256_of_file(path: str, signature: tuple) -> str:
         for chunk in iter(lambda: file.read(_HASH_CHUNK), b""):
             digest.update(chunk)
     if _cache.file_signature(path) != signature:
-        raise ModelChangedError(f"the model file {path} changed while it was being read; try "
-                                f"again once it is complete")
+        raise ModelChangedError(
+            f"the model file {path} changed while it was being read; try again once it is complete"
+        )
     return digest.hexdigest()
 
 
@@ -242,5 +268,7 @@ def _model_class(kind: str) -> type:
         from .isolated import IsolatedModel
 
         return IsolatedModel
-    raise ModelLoadError(f"a pickled model of unknown kind {kind!r}; install the same pyfront "
-                         f"version on every machine that unpickles it")
+    raise ModelLoadError(
+        f"a pickled model of unknown kind {kind!r}; install the same pyfront "
+        f"version on every machine that unpickles it"
+    )

@@ -1,5 +1,6 @@
 """Where `pyfront classify` runs: in this process ("local") or on Ray ("ray"). Both yield the
 same results, in the order of the images; see classify.classify."""
+
 from __future__ import annotations
 
 from typing import Generator, Optional
@@ -7,10 +8,19 @@ from typing import Generator, Optional
 ENGINES = ("local", "ray")
 
 
-def classify_results(images: list, model_path: str, model_options: dict, *, engine: str,
-                     k: int, batch_size: int, progress: bool, address: Optional[str] = None,
-                     workers: Optional[int] = None,
-                     cpus_per_worker: float = 1) -> Generator[dict, None, None]:
+def classify_results(
+    images: list,
+    model_path: str,
+    model_options: dict,
+    *,
+    engine: str,
+    k: int,
+    batch_size: int,
+    progress: bool,
+    address: Optional[str] = None,
+    workers: Optional[int] = None,
+    cpus_per_worker: float = 1,
+) -> Generator[dict, None, None]:
     """classify's results for `images` under the model file `model_path`, loaded with
     `model_options`. Raises PyfrontError when the model cannot be loaded or run, or Ray
     cannot be used; unreadable images are results with an "error"."""
@@ -31,5 +41,6 @@ def classify_results(images: list, model_path: str, model_options: dict, *, engi
     if not images:
         return
     with ray_session(address):
-        yield from classify_on_ray(images, recipe, k, batch_size, workers, cpus_per_worker,
-                                   progress)
+        yield from classify_on_ray(
+            images, recipe, k, batch_size, workers, cpus_per_worker, progress
+        )

@@ -1,4 +1,5 @@
 """The image files a command names: files as given, folders searched recursively."""
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ workers sharing a machine do not oversubscribe its cores.
 
 Importing this module imports Ray; nothing else in pyfront does.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,8 +77,11 @@ class ImageClassifier:
         if isinstance(batch, pa.Table):
             columns = {name: batch.column(name) for name in batch.column_names}
         else:  # Ray Data's default batch format: {column: numpy array}
-            columns = {name: pa.array(list(values)) for name, values in batch.items()
-                       if getattr(values, "ndim", 1) == 1}
+            columns = {
+                name: pa.array(list(values))
+                for name, values in batch.items()
+                if getattr(values, "ndim", 1) == 1
+            }
         paths = [str(path) for path in columns[self.column].to_pylist()]
         columns.update(result_columns(self.classify(paths)))
         return pa.table(columns)

@@ -6,6 +6,7 @@ back) it is: image (string), error (string, null when classified), index (list o
 label (list of string), prob (list of float32, the model's own precision); the lists are empty
 for an error.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,10 @@ def _pyarrow() -> Any:
     try:
         import pyarrow
     except ImportError:
-        raise PyfrontError("writing Parquet needs pyarrow: pip install pyarrow (it comes with "
-                           "pip install pyfront[ray])") from None
+        raise PyfrontError(
+            "writing Parquet needs pyarrow: pip install pyarrow (it comes with "
+            "pip install pyfront[ray])"
+        ) from None
     return pyarrow
 
 
@@ -43,9 +46,13 @@ def result_from_row(image: str, row: dict) -> dict:
     """The result dict of one row of result columns."""
     if row["error"] is not None:
         return {"image": image, "error": row["error"]}
-    return {"image": image, "top": [
-        {"index": int(index), "label": label, "prob": float(prob)}
-        for index, label, prob in zip(row["index"], row["label"], row["prob"])]}
+    return {
+        "image": image,
+        "top": [
+            {"index": int(index), "label": label, "prob": float(prob)}
+            for index, label, prob in zip(row["index"], row["label"], row["prob"])
+        ],
+    }
 
 
 class JsonLinesFile:
@@ -68,8 +75,10 @@ class ParquetFile:
         pa = _pyarrow()
         import pyarrow.parquet as pq
 
-        self._schema = pa.schema([("image", pa.string())] + [
-            (name, array.type) for name, array in result_columns([]).items()])
+        self._schema = pa.schema(
+            [("image", pa.string())]
+            + [(name, array.type) for name, array in result_columns([]).items()]
+        )
         self._writer = pq.ParquetWriter(path, self._schema)
         self._pending: list = []
 
@@ -82,8 +91,10 @@ class ParquetFile:
         if not self._pending:
             return
         pa = _pyarrow()
-        columns = {"image": pa.array([r["image"] for r in self._pending], pa.string()),
-                   **result_columns(self._pending)}
+        columns = {
+            "image": pa.array([r["image"] for r in self._pending], pa.string()),
+            **result_columns(self._pending),
+        }
         self._writer.write_table(pa.table(columns, schema=self._schema))
         self._pending = []
 

@@ -10,6 +10,7 @@ started here on loopback (so Ray's own start-up is left out; it is measured sepa
 cost of `--engine ray` without an address). Not a test: figures depend on the machine and on
 what else runs on it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,9 @@ def make_images(folder: Path, count: int) -> None:
 
 def timed_run(args: list, env: dict) -> float:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pyfront", *args], capture_output=True,
-                            text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyfront", *args], capture_output=True, text=True, env=env
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"failed: pyfront {' '.join(args)}\n{result.stderr[-3000:]}")
@@ -86,18 +88,32 @@ def main() -> int:
     make_images(work / "small", small_count)
 
     common = ["--model", model, "--batch-size", str(args.batch_size), "--no-progress"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        ),
+    )
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": cores})
     try:
         ray_args = ["--engine", "ray", "--address", cluster.address]
         setups = {
             "local": [],
-            f"ray, 1 worker x {cores} CPUs": [*ray_args, "--workers", "1",
-                                               "--cpus-per-worker", str(cores)],
+            f"ray, 1 worker x {cores} CPUs": [
+                *ray_args,
+                "--workers",
+                "1",
+                "--cpus-per-worker",
+                str(cores),
+            ],
             "ray, 1 worker x 1 CPU": [*ray_args, "--workers", "1", "--cpus-per-worker", "1"],
-            f"ray, {cores} workers x 1 CPU": [*ray_args, "--workers", str(cores),
-                                              "--cpus-per-worker", "1"],
+            f"ray, {cores} workers x 1 CPU": [
+                *ray_args,
+                "--workers",
+                str(cores),
+                "--cpus-per-worker",
+                "1",
+            ],
         }
         times: dict = {name: {"large": [], "small": []} for name in setups}
         own_ray: list = []
@@ -106,20 +122,35 @@ def main() -> int:
             for name, extra in order if round_ % 2 == 0 else order[::-1]:  # spread drift
                 for size in ("large", "small"):
                     output = str(work / f"out-{size}.jsonl")
-                    times[name][size].append(timed_run(
-                        ["classify", str(work / size), *common, *extra, "--output", output],
-                        env))
-            own_ray.append(timed_run(["classify", str(work / "small"), *common,
-                                      "--engine", "ray", "--output", str(work / "o.jsonl")],
-                                     env))
+                    times[name][size].append(
+                        timed_run(
+                            ["classify", str(work / size), *common, *extra, "--output", output], env
+                        )
+                    )
+            own_ray.append(
+                timed_run(
+                    [
+                        "classify",
+                        str(work / "small"),
+                        *common,
+                        "--engine",
+                        "ray",
+                        "--output",
+                        str(work / "o.jsonl"),
+                    ],
+                    env,
+                )
+            )
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
     finally:
         ray.shutdown()
         cluster.shutdown()
 
-    print(f"CPU: {cpu_name()}; model {Path(model).name}; batch size {args.batch_size}; "
-          f"{args.images} and {small_count} images of 640x480 (PNG and JPEG); "
-          f"medians of {args.rounds} interleaved rounds\n")
+    print(
+        f"CPU: {cpu_name()}; model {Path(model).name}; batch size {args.batch_size}; "
+        f"{args.images} and {small_count} images of 640x480 (PNG and JPEG); "
+        f"medians of {args.rounds} interleaved rounds\n"
+    )
     print("| engine | images/s (steady) | ms/image | fixed cost per run, s |")
     print("|---|---|---|---|")
     rates = {}
@@ -132,11 +163,14 @@ def main() -> int:
     same_threads = f"ray, 1 worker x {cores} CPUs"
     overhead_ms = 1000 / rates[same_threads] - 1000 / rates["local"]
     fixed = statistics.median(times[same_threads]["small"]) - statistics.median(
-        times["local"]["small"])
-    print(f"\nRay adds {overhead_ms:+.1f} ms per image (1 worker with the local run's "
-          f"{cores} threads against the local run) and {fixed:+.1f} s per run on a running "
-          f"cluster; `--engine ray` without --address (starting Ray for the run) took "
-          f"{statistics.median(own_ray):.1f} s for {small_count} images.")
+        times["local"]["small"]
+    )
+    print(
+        f"\nRay adds {overhead_ms:+.1f} ms per image (1 worker with the local run's "
+        f"{cores} threads against the local run) and {fixed:+.1f} s per run on a running "
+        f"cluster; `--engine ray` without --address (starting Ray for the run) took "
+        f"{statistics.median(own_ray):.1f} s for {small_count} images."
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """pyfront classify on folders, and --output files (JSON lines, Parquet), in this process."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ import zoo
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "pyfront", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "pyfront", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +35,13 @@ def model_path(tmp_path_factory):
 def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("tree")
     rng = np.random.default_rng(0)
-    for name, size in [("b.png", (260, 300)), ("a.JPG", (300, 260)), ("c/z.webp", (256, 256)),
-                       ("c/d/y.bmp", (280, 280)), ("e/x.tif", (300, 300))]:
+    for name, size in [
+        ("b.png", (260, 300)),
+        ("a.JPG", (300, 260)),
+        ("c/z.webp", (256, 256)),
+        ("c/d/y.bmp", (280, 280)),
+        ("e/x.tif", (300, 300)),
+    ]:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / name)
     (root / "c" / "README").write_text("no image")
@@ -40,8 +51,9 @@ def tree(tmp_path_factory):
 
 
 def test_a_folder_gives_its_images_recursively_in_order(tree, model_path):
-    result = run("classify", tree, tree / "c" / "notes.txt", "--model", model_path, "--k", "2",
-                 "--json")
+    result = run(
+        "classify", tree, tree / "c" / "notes.txt", "--model", model_path, "--k", "2", "--json"
+    )
     entries = json.loads(result.stdout)
     names = ["a.JPG", "b.png", "c/z.webp", "c/d/y.bmp", "e/x.tif", "c/notes.txt"]
     assert [e["image"] for e in entries] == [str(tree / name) for name in names]
@@ -61,8 +73,9 @@ def test_a_folder_without_images_is_reported(tree, model_path):
 @pytest.mark.parametrize("name", ["results.jsonl", "results.parquet"])
 def test_output_file_holds_what_json_prints(tree, model_path, tmp_path, name):
     printed = run("classify", ".", "--model", model_path, "--k", "3", "--json", cwd=tree)
-    written = run("classify", ".", "--model", model_path, "--k", "3", "--output",
-                  tmp_path / name, cwd=tree)
+    written = run(
+        "classify", ".", "--model", model_path, "--k", "3", "--output", tmp_path / name, cwd=tree
+    )
     assert printed.returncode == written.returncode == 0, written.stderr
     assert written.stdout == ""
     expected = json.loads(printed.stdout)
@@ -71,19 +84,30 @@ def test_output_file_holds_what_json_prints(tree, model_path, tmp_path, name):
         assert [json.loads(line) for line in lines] == expected
     else:
         rows = pq.read_table(tmp_path / name).to_pylist()
-        assert rows == [{"image": e["image"], "error": None,
-                         "index": [t["index"] for t in e["top"]],
-                         "label": [t["label"] for t in e["top"]],
-                         "prob": [t["prob"] for t in e["top"]]} for e in expected]
+        assert rows == [
+            {
+                "image": e["image"],
+                "error": None,
+                "index": [t["index"] for t in e["top"]],
+                "label": [t["label"] for t in e["top"]],
+                "prob": [t["prob"] for t in e["top"]],
+            }
+            for e in expected
+        ]
 
 
 def test_bad_option_combinations_and_outputs(tree, model_path, tmp_path):
     both = run("classify", tree, "--model", model_path, "--json", "--output", tmp_path / "x")
     assert both.returncode == 2 and "pick one" in both.stderr
-    for option in (["--address", "127.0.0.1:6379"], ["--workers", "2"],
-                   ["--cpus-per-worker", "2"]):
+    for option in (["--address", "127.0.0.1:6379"], ["--workers", "2"], ["--cpus-per-worker", "2"]):
         alone = run("classify", tree, "--model", model_path, *option)
         assert alone.returncode == 2 and "go with --engine ray" in alone.stderr
-    nowhere = run("classify", tree, "--model", model_path, "--output",
-                  tmp_path / "no" / "such" / "folder" / "out.jsonl")
+    nowhere = run(
+        "classify",
+        tree,
+        "--model",
+        model_path,
+        "--output",
+        tmp_path / "no" / "such" / "folder" / "out.jsonl",
+    )
     assert nowhere.returncode == 2 and "No such file or directory" in nowhere.stderr

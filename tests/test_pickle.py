@@ -1,5 +1,6 @@
 """Pickling a model pickles how to load it: small, loaded once per process, refused when the file
 changed; results after the trip equal torch.jit.load's on the same file."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,12 @@ def small_path(tmp_path):
 
 
 def run_python(code: str, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_pickle_is_a_recipe_of_a_few_hundred_bytes(resnet18_path):
@@ -47,7 +52,8 @@ def test_round_trip_in_another_process_equals_torch_jit_load(small_path, tmp_pat
     (tmp_path / "model.pickle").write_bytes(pickle.dumps(model))
     x = np.random.default_rng(1).random((4, 3, 16, 16), dtype=np.float32)
     np.save(tmp_path / "x.npy", x)
-    result = run_python("""
+    result = run_python(
+        """
         import pickle, sys, numpy as np
         data = open(sys.argv[1], "rb").read()
         first, second = pickle.loads(data), pickle.loads(data)
@@ -55,7 +61,11 @@ def test_round_trip_in_another_process_equals_torch_jit_load(small_path, tmp_pat
         assert not first.frozen, "the options travel: freeze=False"
         np.save(sys.argv[2], first.forward(np.load(sys.argv[3])))
         print("torch" in sys.modules)
-    """, tmp_path / "model.pickle", tmp_path / "out.npy", tmp_path / "x.npy")
+    """,
+        tmp_path / "model.pickle",
+        tmp_path / "out.npy",
+        tmp_path / "x.npy",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"  # the unpickling process never imported torch
     _, _, reference = reference_topk(torch.jit.load(str(small_path)), x, 3)
@@ -67,8 +77,10 @@ def test_a_changed_file_is_refused(small_path, tmp_path):
     torch.manual_seed(1)
     zoo.save(zoo.SmallNet(), tmp_path / "other.pt")
     os.replace(tmp_path / "other.pt", small_path)  # a different model under the same name
-    with pytest.raises(pyfront.ModelChangedError,
-                       match=f"{small_path} on host .* changed since the model was pickled"):
+    with pytest.raises(
+        pyfront.ModelChangedError,
+        match=f"{small_path} on host .* changed since the model was pickled",
+    ):
         pickle.loads(data)
 
 
@@ -152,5 +164,8 @@ def test_every_constructor_argument_is_recorded():
     shapes = (shape for shape in [(1, 3, 8, 8)])  # an iterator is used up by the first load
     loader = Loader(b"bytes", "cuda", precision="bf16", warmup=shapes)
     assert loader._load_record.options == {
-        "device": "cuda", "precision": "bf16", "warmup": [(1, 3, 8, 8)]}
+        "device": "cuda",
+        "precision": "bf16",
+        "warmup": [(1, 3, 8, 8)],
+    }
     assert loader.seen == (b"bytes", "cuda", "bf16", {"warmup": [(1, 3, 8, 8)]})

@@ -1,6 +1,7 @@
 """pyfront on Ray, for real: a two-node Ray cluster on 127.0.0.1 (one per module, stopped in a
 finally, and no Ray process may outlive it), `pyfront classify --engine ray` equal to the local
 run, pickled models in workers equal to torch.jit.load, and the ways it can go wrong."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,14 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def run(*args, env=None, timeout=300, cwd=None):
-    return subprocess.run([*PYFRONT, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=cwd)
+    return subprocess.run(
+        [*PYFRONT, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def run_local(*args, cwd=None):
@@ -56,8 +63,9 @@ def run_local(*args, cwd=None):
 
 def _processes() -> dict:
     """{pid: (parent pid, command line)} of every process."""
-    listing = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
-                             text=True, check=True).stdout
+    listing = subprocess.run(
+        ["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+    ).stdout
     table = {}
     for line in listing.splitlines():
         pid, ppid, args = (line.split(None, 2) + [""])[:3]
@@ -87,8 +95,11 @@ def _still_running(expected: dict, marker: str, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         table = _processes()
-        alive = {pid: args for pid, (_, args) in table.items()
-                 if (pid in expected and _is_ray(args)) or marker in args}
+        alive = {
+            pid: args
+            for pid, (_, args) in table.items()
+            if (pid in expected and _is_ray(args)) or marker in args
+        }
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.5)
@@ -183,18 +194,23 @@ def _check_against_torch(entries, expected, model_path):
 
 def test_engine_ray_equals_the_local_run(cluster, folder, resnet18_path):
     root, expected = folder
-    common = ["classify", root, "--model", resnet18_path, "--k", "3", "--batch-size", "2",
-              "--json"]
+    common = ["classify", root, "--model", resnet18_path, "--k", "3", "--batch-size", "2", "--json"]
     local = run_local(*common)
-    remote = run(*common, "--engine", "ray", "--address", cluster, "--workers", "2",
-                 "--progress")
+    remote = run(*common, "--engine", "ray", "--address", cluster, "--workers", "2", "--progress")
     assert local.returncode == remote.returncode == 1, remote.stderr  # one broken file
     assert remote.stdout == local.stdout  # every number, to the bit, in the same order
     entries = json.loads(remote.stdout)
     broken = str(root / "broken.jpg")
     # A folder's files by name, then its subfolders'; notes.txt is no image by its name.
-    order = ["broken.jpg", "grey.png", "tall.jpg", "wide.png", "more/alpha.png",
-             "more/junk.png", "more/palette.gif"]
+    order = [
+        "broken.jpg",
+        "grey.png",
+        "tall.jpg",
+        "wide.png",
+        "more/alpha.png",
+        "more/junk.png",
+        "more/palette.gif",
+    ]
     assert [e["image"] for e in entries] == [str(root / name) for name in order]
     junk = str(root / "more" / "junk.png")
     assert [e["image"] for e in entries if "error" in e] == [broken, junk]
@@ -206,18 +222,28 @@ def test_engine_ray_equals_the_local_run(cluster, folder, resnet18_path):
     _check_against_torch(entries, expected, resnet18_path)
 
 
-def test_engine_ray_writes_parquet_equal_to_the_local_json_lines(cluster, folder,
-                                                                 resnet18_path, tmp_path):
+def test_engine_ray_writes_parquet_equal_to_the_local_json_lines(
+    cluster, folder, resnet18_path, tmp_path
+):
     root, _ = folder
     # Relative names: the workers open absolute paths, yet report what was given.
     common = ["classify", ".", "--model", resnet18_path, "--k", "2"]
     local = run_local(*common, "--output", tmp_path / "local.jsonl", cwd=root)
-    remote = run(*common, "--engine", "ray", "--address", cluster,
-                 "--output", tmp_path / "remote.parquet", cwd=root)
+    remote = run(
+        *common,
+        "--engine",
+        "ray",
+        "--address",
+        cluster,
+        "--output",
+        tmp_path / "remote.parquet",
+        cwd=root,
+    )
     assert local.returncode == remote.returncode == 1, remote.stderr
     assert local.stdout == remote.stdout == ""  # the results went to the files
-    assert "cannot read ./more/junk.png: cannot identify image file './more/junk.png'" in \
-        remote.stderr
+    assert (
+        "cannot read ./more/junk.png: cannot identify image file './more/junk.png'" in remote.stderr
+    )
     lines = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
     rows = pq.read_table(tmp_path / "remote.parquet").to_pylist()
     assert [row["image"] for row in rows] == [line["image"] for line in lines]
@@ -240,13 +266,28 @@ def test_engine_ray_without_an_address_runs_and_stops_its_own_ray(folder, resnet
         env.pop(LOOPBACK_ONLY)  # the command keeps its own instance on loopback by itself
         env.pop("RAY_ADDRESS", None)
         local = run_local("classify", root, "--model", resnet18_path, "--k", "2", "--json")
-        remote = run("classify", root, "--model", resnet18_path, "--k", "2", "--json",
-                     "--engine", "ray", "--workers", "1", env=env)
+        remote = run(
+            "classify",
+            root,
+            "--model",
+            resnet18_path,
+            "--k",
+            "2",
+            "--json",
+            "--engine",
+            "ray",
+            "--workers",
+            "1",
+            env=env,
+        )
         assert remote.returncode == 1, remote.stderr
         assert remote.stdout == local.stdout
         ours = _descendants(os.getpid())  # the module's cluster may have started workers
-        new = {pid: args for pid, (_, args) in _processes().items()
-               if _is_ray(args) and pid not in before and pid not in ours}
+        new = {
+            pid: args
+            for pid, (_, args) in _processes().items()
+            if _is_ray(args) and pid not in before and pid not in ours
+        }
         assert not _still_running(new, temp), "the command left Ray processes running"
     finally:
         shutil.rmtree(temp, ignore_errors=True)
@@ -259,13 +300,25 @@ def test_image_classifier_in_map_batches(cluster, folder, resnet18_path):
     paths = sorted(expected)
     files = ray.data.from_items([{"path": path} for path in paths + [str(root / "broken.jpg")]])
     rows = files.map_batches(
-        ImageClassifier, fn_constructor_kwargs={"model": pyfront.Model(resnet18_path), "k": 3},
-        batch_size=2, compute=ray.data.ActorPoolStrategy(size=2), num_cpus=1).take_all()
+        ImageClassifier,
+        fn_constructor_kwargs={"model": pyfront.Model(resnet18_path), "k": 3},
+        batch_size=2,
+        compute=ray.data.ActorPoolStrategy(size=2),
+        num_cpus=1,
+    ).take_all()
     by_path = {row["path"]: row for row in rows}
     assert sorted(by_path) == sorted(paths + [str(root / "broken.jpg")])
     assert by_path.pop(str(root / "broken.jpg"))["error"]
-    entries = [{"image": path, "top": [{"index": i, "prob": p} for i, p in zip(
-        by_path[path]["index"], by_path[path]["prob"])]} for path in paths]
+    entries = [
+        {
+            "image": path,
+            "top": [
+                {"index": i, "prob": p}
+                for i, p in zip(by_path[path]["index"], by_path[path]["prob"])
+            ],
+        }
+        for path in paths
+    ]
     assert all(by_path[path]["error"] is None for path in paths)
     _check_against_torch(entries, expected, resnet18_path)
 
@@ -282,10 +335,14 @@ class Holder:
 
         pyfront.set_num_threads(2)  # as a process started with more threads would have
         threads = pyfront.ray.use_assigned_cpus()
-        return {"pid": os.getpid(), "model": id(model), "threads": threads,
-                "libtorch threads": pyfront.get_num_threads(),
-                "node": ray.get_runtime_context().get_node_id(),
-                "torch imported": "torch" in sys.modules}
+        return {
+            "pid": os.getpid(),
+            "model": id(model),
+            "threads": threads,
+            "libtorch threads": pyfront.get_num_threads(),
+            "node": ray.get_runtime_context().get_node_id(),
+            "torch imported": "torch" in sys.modules,
+        }
 
     def forward(self, model, x):
         return model.forward(x)
@@ -328,13 +385,14 @@ def test_a_worker_refuses_a_changed_file(cluster, small_path, tmp_path, images):
     torch.manual_seed(1)
     zoo.save(zoo.SmallNet(), tmp_path / "retrained.pt")
     os.replace(tmp_path / "retrained.pt", small_path)
-    with pytest.raises(pyfront.ModelChangedError,
-                       match=f"{small_path} on host .* changed since the model was pickled"):
+    with pytest.raises(
+        pyfront.ModelChangedError,
+        match=f"{small_path} on host .* changed since the model was pickled",
+    ):
         ray.get(unpickle_and_run.remote(data, images(1, 3, 16, 16)))
 
 
-def test_a_model_file_missing_on_the_workers_is_named(cluster, folder, resnet18_path,
-                                                      tmp_path):
+def test_a_model_file_missing_on_the_workers_is_named(cluster, folder, resnet18_path, tmp_path):
     from pyfront._ray_engine import classify_on_ray, ray_session
     from pyfront._recipe import recipe_for_file
 
@@ -362,8 +420,17 @@ def _free_port() -> int:
 def test_an_unreachable_address_fails_fast(folder, resnet18_path):
     root, _ = folder
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
-    result = run("classify", root, "--model", resnet18_path, "--engine", "ray", "--address",
-                 address, timeout=60)
+    result = run(
+        "classify",
+        root,
+        "--model",
+        resnet18_path,
+        "--engine",
+        "ray",
+        "--address",
+        address,
+        timeout=60,
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert f"cannot reach a Ray cluster at {address}: Connection refused" in result.stderr
     assert "ray start --head" in result.stderr
@@ -375,11 +442,19 @@ def test_an_address_that_is_not_ray_fails_fast(folder, resnet18_path):
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         address = f"127.0.0.1:{silent.getsockname()[1]}"
-        result = run("classify", root, "--model", resnet18_path, "--engine", "ray",
-                     "--address", address, timeout=60)
+        result = run(
+            "classify",
+            root,
+            "--model",
+            resnet18_path,
+            "--engine",
+            "ray",
+            "--address",
+            address,
+            timeout=60,
+        )
     assert result.returncode == 2
-    assert f"{address} accepts connections but does not answer as a Ray cluster" in \
-        result.stderr
+    assert f"{address} accepts connections but does not answer as a Ray cluster" in result.stderr
 
 
 HIDE_RAY = "import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
@@ -392,12 +467,29 @@ def test_without_ray_the_message_says_how_to_install_it(folder, resnet18_path):
         sys.exit(main(sys.argv[1:]))
     """)
     result = subprocess.run(
-        [sys.executable, "-c", code, "classify", str(root), "--model", str(resnet18_path),
-         "--engine", "ray"], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            code,
+            "classify",
+            str(root),
+            "--model",
+            str(resnet18_path),
+            "--engine",
+            "ray",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert "pip install pyfront[ray]" in result.stderr
-    imported = subprocess.run([sys.executable, "-c", HIDE_RAY + "import pyfront.ray"],
-                              capture_output=True, text=True, timeout=120)
+    imported = subprocess.run(
+        [sys.executable, "-c", HIDE_RAY + "import pyfront.ray"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "RayNotInstalledError" in imported.stderr
     assert "pip install pyfront[ray]" in imported.stderr
 
@@ -412,7 +504,11 @@ def test_nothing_imports_ray_unless_asked(folder, small_path):
         pickle.loads(pickle.dumps(pyfront.Model(sys.argv[2])))
         print(status, [name for name in ("ray", "pyarrow") if name in sys.modules])
     """)
-    result = subprocess.run([sys.executable, "-c", code, str(root), str(small_path)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root), str(small_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "1 []"  # 1: the broken files
