@@ -63,7 +63,7 @@ class ImageClassifier:
 
     def __init__(self, model: Any, k: int = 5, column: str = "path"):
         self.threads = use_assigned_cpus()  # before loading: the warm-up runs with them
-        if isinstance(model, Recipe):
+        if isinstance(model, Recipe):  # from classify --engine ray: its driver loads no model
             model = model.load()
         elif isinstance(model, (str, os.PathLike)):
             from .infer import _cached_model

@@ -75,6 +75,7 @@ def main() -> int:
     import ray
     from ray.cluster_utils import Cluster
 
+    load_at_start = os.getloadavg()[0]  # other work on the machine skews every figure
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     model = args.model
     if model is None:
@@ -147,6 +148,7 @@ def main() -> int:
         cluster.shutdown()
 
     print(
+        f"load average at the end {os.getloadavg()[0]:.1f}, at the start {load_at_start:.1f}; "
         f"CPU: {cpu_name()}; model {Path(model).name}; batch size {args.batch_size}; "
         f"{args.images} and {small_count} images of 640x480 (PNG and JPEG); "
         f"medians of {args.rounds} interleaved rounds\n"
