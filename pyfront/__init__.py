@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
                      InvalidArgumentError, LibraryLoadError, LibraryNotFoundError,
-                     ModelClosedError, ModelLoadError, ModelNotFoundError, NoSuchNameError,
-                     OutOfMemoryError, PyfrontError, UnsupportedOutputError)
+                     ModelChangedError, ModelClosedError, ModelLoadError, ModelNotFoundError,
+                     NoSuchNameError, OutOfMemoryError, PyfrontError, UnsupportedOutputError)
 
 if TYPE_CHECKING:
     from ._runtime import (abi_version, cpu_has_native_bf16, get_fusion, get_num_threads,
@@ -42,7 +42,8 @@ __all__ = [
     "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
     "get_num_threads", "set_num_threads", "set_fusion", "get_fusion", "cpu_has_native_bf16",
     "load_library",
-    "PyfrontError", "ModelLoadError", "ModelNotFoundError", "InvalidArgumentError",
+    "PyfrontError", "ModelLoadError", "ModelNotFoundError", "ModelChangedError",
+    "InvalidArgumentError",
     "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
     "OutOfMemoryError", "NoSuchNameError", "BufferTooSmallError", "InternalError",
     "ModelCrashedError", "LibraryLoadError", "LibraryNotFoundError",

@@ -25,26 +25,30 @@ def classify(paths, model: Model, k: int = 5, batch_size: int = 8,
     bar = _ProgressBar(len(paths)) if progress else None
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        results: dict = {}
-        good, arrays = [], []
-        for path in chunk:
-            try:
-                arrays.append(preprocess(open_rgb(path), spec))
-                good.append(path)
-            except Exception as error:  # noqa: BLE001 - any unreadable file is reported
-                results[path] = {"image": path, "error": _reason(error)}
-        if arrays:
-            top = model.topk(np.stack(arrays), k=k)
-            for path, indices, probs in zip(good, top.indices, top.probs):
-                results[path] = {"image": path, "top": [
-                    {"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)),
-                     "prob": float(p)} for i, p in zip(indices, probs)]}
-        for path in chunk:
-            yield results[path]
+        yield from classify_batch(chunk, model, spec, labels, k)
         if bar:
             bar.advance(len(chunk))
     if bar:
         bar.finish()
+
+
+def classify_batch(paths: list, model, spec: Preprocessing, labels: list, k: int) -> list:
+    """classify's results for `paths`, run through the model as one batch."""
+    results: dict = {}
+    good, arrays = [], []
+    for path in paths:
+        try:
+            arrays.append(preprocess(open_rgb(path), spec))
+            good.append(path)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is reported
+            results[path] = {"image": path, "error": _reason(error)}
+    if arrays:
+        top = model.topk(np.stack(arrays), k=k)
+        for path, indices, probs in zip(good, top.indices, top.probs):
+            results[path] = {"image": path, "top": [
+                {"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)),
+                 "prob": float(p)} for i, p in zip(indices, probs)]}
+    return [results[path] for path in paths]
 
 
 def _reason(error: Exception) -> str:

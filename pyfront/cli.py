@@ -4,11 +4,13 @@ tracebacks and loads models with debug info (TorchScript tracebacks in the model
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 from . import config
+from .engines import ENGINES
 
 
 def _config(args) -> int:
@@ -26,36 +28,54 @@ def _config(args) -> int:
 
 
 def _classify(args) -> int:
-    from .classify import classify
+    from .engines import classify_results
     from .errors import PyfrontError
-    from .model import Model
+    from .inputs import expand_images
+    from .result_files import open_results_file
 
     if args.k < 1 or args.batch_size < 1:
         args.parser.error("--k and --batch-size must be at least 1")
-    try:
-        model = Model(args.model, debug_info=args.debug, precision=args.precision)
-    except PyfrontError as error:
-        print(f"pyfront classify: {error}", file=sys.stderr)
-        return 2
-    if model.precision_note:
-        print(f"pyfront classify: {model.precision_note}", file=sys.stderr)
+    ray_only = (args.address, args.workers, args.cpus_per_worker)
+    if args.engine != "ray" and any(value is not None for value in ray_only):
+        args.parser.error("--address, --workers and --cpus-per-worker go with --engine ray")
+    if (args.workers is not None and args.workers < 1) or (
+            args.cpus_per_worker is not None and args.cpus_per_worker <= 0):
+        args.parser.error("--workers and --cpus-per-worker must be positive")
+    if args.json and args.output:
+        args.parser.error("--json prints the results, --output writes them to a file: pick one")
+    images, empty_folders = expand_images(args.images)
+    for folder in empty_folders:
+        print(f"pyfront classify: no image files in {folder}", file=sys.stderr)
     progress = args.progress if args.progress is not None else (
-        sys.stderr.isatty() and len(args.images) > args.batch_size)
-    failures = 0
+        sys.stderr.isatty() and len(images) > args.batch_size)
+    failures = len(empty_folders)
     results = []
+    sink = None
     try:
-        for result in classify(args.images, model, args.k, args.batch_size, progress):
-            if "error" in result:
-                failures += 1
-                print(f"pyfront classify: cannot read {result['image']}: {result['error']}",
-                      file=sys.stderr)
-            if args.json:
-                results.append(result)
-            else:
-                _print_result(result)
-    except PyfrontError as error:  # the model itself failed on the batch
+        if args.output:
+            sink = open_results_file(args.output)
+        with contextlib.closing(classify_results(
+                images, args.model, {"debug_info": args.debug, "precision": args.precision},
+                engine=args.engine, k=args.k,
+                batch_size=args.batch_size, progress=progress, address=args.address,
+                workers=args.workers, cpus_per_worker=args.cpus_per_worker or 1)) as classified:
+            for result in classified:
+                if "error" in result:
+                    failures += 1
+                    print(f"pyfront classify: cannot read {result['image']}: {result['error']}",
+                          file=sys.stderr)
+                if sink:
+                    sink.write(result)
+                elif args.json:
+                    results.append(result)
+                else:
+                    _print_result(result)
+    except (PyfrontError, OSError) as error:  # the model, the engine or the output file
         print(f"pyfront classify: {error}", file=sys.stderr)
         return 2
+    finally:
+        if sink:
+            sink.close()
     if args.json:
         json.dump(results, sys.stdout, indent=1)
         print()
@@ -240,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "centre crop 224 and normalisation by default), and print each one's "
                     "top-k labels with probabilities. Unreadable files are reported on "
                     "stderr and make the exit status 1; the others are still classified.")
-    classify.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    classify.add_argument("images", nargs="+", metavar="IMAGE",
+                          help="image files, or folders to search for them (recursively)")
     classify.add_argument("--model", required=True, metavar="FILE",
                           help="TorchScript file (as written by scripts/export.py)")
     classify.add_argument("--k", type=int, default=5, help="how many classes per image (5)")
@@ -255,6 +276,23 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="progress bar on stderr (default: when stderr is a terminal "
                                "and there is more than one batch)")
+    classify.add_argument("--output", metavar="FILE",
+                          help="write the results to FILE instead of printing them: JSON lines "
+                               "(one object per image, as --json prints them), or Parquet when "
+                               "FILE ends in .parquet")
+    classify.add_argument("--engine", choices=ENGINES, default="local",
+                          help="where to run: in this process (local, the default) or on a "
+                               "Ray cluster (ray; needs pip install pyfront[ray])")
+    classify.add_argument("--address", metavar="ADDR",
+                          help="with --engine ray: the cluster's address, HOST:PORT as `ray "
+                               "start --head` prints it (default: start Ray on this machine "
+                               "for the run)")
+    classify.add_argument("--workers", type=int, metavar="N",
+                          help="with --engine ray: model copies (Ray actors) "
+                               "(default: as many as the cluster's CPUs allow)")
+    classify.add_argument("--cpus-per-worker", type=float, metavar="C",
+                          help="with --engine ray: CPUs Ray reserves for each worker, which "
+                               "runs libtorch with that many threads (1)")
     _add_debug(classify, argparse.SUPPRESS)  # after the command too; the top-level one else
     classify.set_defaults(handler=_classify, parser=classify)
 

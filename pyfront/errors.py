@@ -32,6 +32,12 @@ class ModelNotFoundError(ModelLoadError, FileNotFoundError):
         return str(self.strerror)
 
 
+class ModelChangedError(ModelLoadError):
+    """The model file differs from the one a pickled model was made from: a pickle holds how to
+    load a model (its path and a fingerprint of the file), not its weights, and refuses to load
+    a different file under the same name."""
+
+
 class InvalidArgumentError(PyfrontError, ValueError):
     """An argument is malformed or does not fit the method's schema: a bad shape, k out of
     range, an unknown device name, the wrong number or types of arguments."""

@@ -2,49 +2,32 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 
+from . import _cache
 from ._shared import TopK
 from .model import Model
 
-# Models loaded by path, most recently used last, each with the file signature it was loaded
-# from. A handful is plenty; a model dropped here is freed once no caller still holds it.
-_CACHE_SIZE = 8
-_cache: "OrderedDict[str, tuple[tuple, Model]]" = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def _signature(path: str) -> tuple:
-    info = os.stat(path)
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-
 
 def _cached_model(path) -> Model:
-    key = os.path.realpath(os.fspath(path))
+    real = os.path.realpath(os.fspath(path))
     try:
-        signature = _signature(key)
+        signature = _cache.file_signature(real)
     except OSError:
         return Model(path)  # raises the shim's precise error for this path
-    with _cache_lock:
-        entry = _cache.get(key)
-        if entry is not None and entry[0] == signature:
-            _cache.move_to_end(key)
-            return entry[1]
-    # Load outside the lock: a load takes a while and other models must stay usable.
-    model = Model(key)
-    with _cache_lock:
-        _cache[key] = (signature, model)
-        _cache.move_to_end(key)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+    key = ("Model", real, ())
+    entry = _cache.lookup(key, signature)
+    if entry is not None:
+        return entry.model
+    # Load outside any lock: a load takes a while and other models must stay usable.
+    model = Model(real)
+    _cache.store(key, signature, model)
     return model
 
 
 def clear_cache() -> None:
-    """Forgets every model `infer` loaded by path (they are freed once unused)."""
-    with _cache_lock:
-        _cache.clear()
+    """Forgets every model `infer` loaded by path, and the copies kept for unpickled models
+    (they are freed once unused)."""
+    _cache.clear()
 
 
 def infer(model, array, k: int = 5) -> TopK:

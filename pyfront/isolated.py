@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 
-from . import _wire, errors
+from . import _recipe, _wire, errors
 from ._shared import TopK, as_float32_input, check_k, metadata_of
 
 
@@ -35,8 +35,11 @@ class IsolatedModel:
     Takes Model's options (device, freeze, warmup, warmup_runs, max_file_size, debug_info)
     and `timeout`: seconds a load or call may take before the worker is killed (None: no
     limit). Offers Model's methods; calls from several threads are served one at a time.
+    Pickles, like Model, as how to load it: unpickling starts a worker process (one per
+    process for the same file and options).
     """
 
+    @_recipe.records_load
     def __init__(self, source, device: str = "cpu", *, timeout: float | None = None,
                  **options):
         self._timeout = timeout
@@ -176,6 +179,9 @@ class IsolatedModel:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def __reduce__(self):
+        return _recipe.reduce(self)
 
     def __enter__(self) -> "IsolatedModel":
         return self

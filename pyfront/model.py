@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 
+from . import _recipe
 from ._batch import as_batch, declared_input_ranks
 from ._bindings import model as _native
 from ._bindings.options import new_options
@@ -35,6 +36,9 @@ class Model:
     before reading them. `debug_info=True` loads the file's debug records so that errors
     quote the original Python source; only for trusted files (see tsrt.h).
 
+    Pickling a Model pickles how to load it (its file's path and fingerprint, or its bytes, and
+    these options), not its weights: see pyfront/_recipe.py.
+
     Close it with `close()` or use it as a context manager; the native memory is also freed
     when the object is garbage collected. One Model may be called from several threads at
     once, and closed while they run: close waits for them, later calls raise.
@@ -43,6 +47,7 @@ class Model:
     path: str | None
     device: str
 
+    @_recipe.records_load
     def __init__(self, source: Source, device: str = "cpu", *, freeze: bool = True,
                  warmup: Iterable[Sequence[int]] | None = None, warmup_runs: int = 3,
                  max_file_size: int | None = None, debug_info: bool = False,
@@ -165,6 +170,9 @@ class Model:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def __reduce__(self):
+        return _recipe.reduce(self)
 
     def __enter__(self) -> "Model":
         return self

@@ -104,8 +104,9 @@ def test_infer_caches_the_model_and_reloads_a_changed_file(tmp_path, images):
     batch = images(1, 3, 224, 224, seed=5)
     first = pyfront.infer(path, batch)
     assert pyfront.infer(str(path), batch).indices.tolist() == first.indices.tolist()
-    cached = pyfront.infer.__globals__["_cache"]
-    assert len([key for key in cached if key.endswith("m.pt")]) == 1
+    from pyfront import _cache
+
+    assert len([key for key in _cache._entries if key[1].endswith("m.pt")]) == 1
 
     export.export("resnet18", output=path, seed=2)  # a different model at the same path
     second = pyfront.infer(path, batch)
