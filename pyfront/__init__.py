@@ -12,41 +12,94 @@ Importing pyfront is cheap: numpy, cffi and the native library (which maps libto
 loaded when first needed, so a process that only handles pyfront's errors, or hands work to
 an IsolatedModel, never maps libtorch.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (BufferTooSmallError, DeviceError, InferenceError, InternalError,
-                     InvalidArgumentError, LibraryLoadError, LibraryNotFoundError,
-                     ModelChangedError, ModelClosedError, ModelLoadError, ModelNotFoundError,
-                     NoSuchNameError, OutOfMemoryError, PyfrontError, UnsupportedOutputError)
+from .errors import (
+    BufferTooSmallError,
+    DeviceError,
+    InferenceError,
+    InternalError,
+    InvalidArgumentError,
+    LibraryLoadError,
+    LibraryNotFoundError,
+    ModelChangedError,
+    ModelClosedError,
+    ModelLoadError,
+    ModelNotFoundError,
+    NoSuchNameError,
+    OutOfMemoryError,
+    PyfrontError,
+    UnsupportedOutputError,
+)
 
 if TYPE_CHECKING:
-    from ._runtime import (abi_version, cpu_has_native_bf16, get_fusion, get_num_threads,
-                           libtorch_version, load_library, set_fusion, set_num_threads)
+    from ._runtime import (
+        abi_version,
+        cpu_has_native_bf16,
+        get_fusion,
+        get_num_threads,
+        libtorch_version,
+        load_library,
+        set_fusion,
+        set_num_threads,
+    )
     from .infer import clear_cache, infer
     from .isolated import IsolatedModel, ModelCrashedError
     from .model import Model, TopK
 
 # Public names defined in submodules, imported on first use (PEP 562).
 _LAZY = {
-    "Model": "model", "TopK": "_shared", "infer": "infer", "clear_cache": "infer",
-    "IsolatedModel": "isolated", "ModelCrashedError": "isolated",
-    "abi_version": "_runtime", "libtorch_version": "_runtime", "get_num_threads": "_runtime",
-    "set_num_threads": "_runtime", "set_fusion": "_runtime", "get_fusion": "_runtime",
-    "cpu_has_native_bf16": "_runtime", "load_library": "_runtime", "__version__": "_runtime",
+    "Model": "model",
+    "TopK": "_shared",
+    "infer": "infer",
+    "clear_cache": "infer",
+    "IsolatedModel": "isolated",
+    "ModelCrashedError": "isolated",
+    "abi_version": "_runtime",
+    "libtorch_version": "_runtime",
+    "get_num_threads": "_runtime",
+    "set_num_threads": "_runtime",
+    "set_fusion": "_runtime",
+    "get_fusion": "_runtime",
+    "cpu_has_native_bf16": "_runtime",
+    "load_library": "_runtime",
+    "__version__": "_runtime",
 }
 
 __all__ = [
-    "Model", "IsolatedModel", "TopK", "infer", "clear_cache", "abi_version", "libtorch_version",
-    "get_num_threads", "set_num_threads", "set_fusion", "get_fusion", "cpu_has_native_bf16",
+    "Model",
+    "IsolatedModel",
+    "TopK",
+    "infer",
+    "clear_cache",
+    "abi_version",
+    "libtorch_version",
+    "get_num_threads",
+    "set_num_threads",
+    "set_fusion",
+    "get_fusion",
+    "cpu_has_native_bf16",
     "load_library",
-    "PyfrontError", "ModelLoadError", "ModelNotFoundError", "ModelChangedError",
+    "PyfrontError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "ModelChangedError",
     "InvalidArgumentError",
-    "InferenceError", "UnsupportedOutputError", "DeviceError", "ModelClosedError",
-    "OutOfMemoryError", "NoSuchNameError", "BufferTooSmallError", "InternalError",
-    "ModelCrashedError", "LibraryLoadError", "LibraryNotFoundError",
+    "InferenceError",
+    "UnsupportedOutputError",
+    "DeviceError",
+    "ModelClosedError",
+    "OutOfMemoryError",
+    "NoSuchNameError",
+    "BufferTooSmallError",
+    "InternalError",
+    "ModelCrashedError",
+    "LibraryLoadError",
+    "LibraryNotFoundError",
 ]
 
 

@@ -4,6 +4,7 @@ model's input is one example, run as a batch of one, and its top-k come back sha
 as a batch's would. The model's input rank is the one its file declares (the extra file
 tsrt/input_shapes, else export's metadata); without one, a 3-D array is one CHW image.
 `forward` applies no rule: it passes arguments as given, as torch would."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ themselves are read from the header (see _ffi.C), never written here. bfloat16 h
 dtype: arrays of ml_dtypes' bfloat16 are accepted by name, and bfloat16 results come back
 widened to float32 (exact: bfloat16 is the top half of a float32).
 """
+
 from __future__ import annotations
 
 from typing import Any

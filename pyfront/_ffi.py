@@ -6,6 +6,7 @@ libtorch (hundreds of megabytes, most of a second), so it waits until something 
 that only handles pyfront's errors, or ships model recipes to other processes, never pays for
 it. PYFRONT_LIBRARY may name another build of libtsrt (a sanitizer build, say).
 """
+
 from __future__ import annotations
 
 import threading
@@ -72,11 +73,13 @@ def _open() -> None:
         if not path.exists():
             raise ImportError(
                 f"pyfront: the shim library {path} is missing; build it with "
-                f"'bash scripts/setup.sh' or 'pip install --no-build-isolation .'")
+                f"'bash scripts/setup.sh' or 'pip install --no-build-isolation .'"
+            )
         library = ffi.dlopen(str(path))
         found = library.tsrt_abi_version()
         if found < C.TSRT_ABI_VERSION:
             raise ImportError(
                 f"pyfront: {path} implements ABI version {found}, but its header says "
-                f"{C.TSRT_ABI_VERSION}; rebuild the shim")
+                f"{C.TSRT_ABI_VERSION}; rebuild the shim"
+            )
         _library = library

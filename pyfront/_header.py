@@ -12,6 +12,7 @@ the header, the shipped header itself is turned into that text:
 
 So a function added to tsrt.h is callable from Python with no Python edit.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,7 +28,7 @@ _STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$')
 class Declarations:
     cdef: str
     integers: dict = field(default_factory=dict)  # NAME -> int, from #define
-    strings: dict = field(default_factory=dict)   # NAME -> str, from #define
+    strings: dict = field(default_factory=dict)  # NAME -> str, from #define
 
 
 def parse(text: str) -> Declarations:

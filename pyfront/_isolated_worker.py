@@ -1,5 +1,6 @@
 """The worker process behind IsolatedModel: loads one model and serves calls over its stdin and
 stdout (the format is `_wire.py`). Started by IsolatedModel; not meant to be run by hand."""
+
 from __future__ import annotations
 
 import os
@@ -24,15 +25,24 @@ def serve(stdin, stdout) -> int:
                 raise errors.ModelClosedError("no model is loaded in this worker")
             if kind == "load":
                 model = Model(request["source"], **request["options"])
-                reply = {"kind": "ok", "value": {
-                    "device": model.device, "methods": model.method_names(),
-                    "schemas": {n: model.schema(n) for n in model.method_names()},
-                    "extra_files": model.extra_files,
-                    "parameter_count": model.parameter_count, "keeps_state": model.keeps_state,
-                    "frozen": model.frozen, "fused": model.fused}}
+                reply = {
+                    "kind": "ok",
+                    "value": {
+                        "device": model.device,
+                        "methods": model.method_names(),
+                        "schemas": {n: model.schema(n) for n in model.method_names()},
+                        "extra_files": model.extra_files,
+                        "parameter_count": model.parameter_count,
+                        "keeps_state": model.keeps_state,
+                        "frozen": model.frozen,
+                        "fused": model.fused,
+                    },
+                }
             elif kind == "call" and model is not None:
-                reply = {"kind": "ok",
-                         "value": model.run_method(request["method"], *request["args"])}
+                reply = {
+                    "kind": "ok",
+                    "value": model.run_method(request["method"], *request["args"]),
+                }
             elif kind == "topk" and model is not None:
                 top = model.topk(request["array"], request["k"])
                 reply = {"kind": "ok", "value": (top.indices, top.probs)}
@@ -41,8 +51,11 @@ def serve(stdin, stdout) -> int:
                 _wire.send(stdout, {"kind": "ok", "value": None})
                 return 0
             else:
-                reply = {"kind": "error", "type": "PyfrontError",
-                         "message": f"unknown request {kind!r}"}
+                reply = {
+                    "kind": "error",
+                    "type": "PyfrontError",
+                    "message": f"unknown request {kind!r}",
+                }
         except errors.PyfrontError as error:
             reply = {"kind": "error", "type": type(error).__name__, "message": str(error)}
         except _wire.WireError as error:

@@ -4,6 +4,7 @@ In a normal install they sit next to the Python files. In an editable install th
 spans the source folder and the folder the build installed into, so every folder of the
 package's search path is tried.
 """
+
 from __future__ import annotations
 
 import os

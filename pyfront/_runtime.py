@@ -1,4 +1,5 @@
 """pyfront's process-wide functions: versions, threads, fusion, operator libraries."""
+
 from __future__ import annotations
 
 import os
@@ -67,7 +68,8 @@ def load_library(path: str | os.PathLike) -> None:
         text = os.fspath(path)
     except TypeError:
         raise InvalidArgumentError(
-            f"a library path must be a str or os.PathLike, not {type(path).__name__}") from None
+            f"a library path must be a str or os.PathLike, not {type(path).__name__}"
+        ) from None
     text = os.fsdecode(text)
     if "\0" in text:
         raise InvalidArgumentError(f"the path {text!r} contains a NUL character")

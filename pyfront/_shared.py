@@ -1,5 +1,6 @@
 """What Model and IsolatedModel share, without touching the native library: the top-k result
 type, input and argument checks, and reading export metadata."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,8 @@ def as_float32_input(array) -> np.ndarray:
         converted = np.asarray(array, dtype=np.float32)
     except (TypeError, ValueError) as error:
         raise InvalidArgumentError(
-            f"the input cannot be converted to a float32 array: {error}") from None
+            f"the input cannot be converted to a float32 array: {error}"
+        ) from None
     if not converted.flags.c_contiguous:
         converted = np.ascontiguousarray(converted)
     return converted

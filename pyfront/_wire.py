@@ -1,12 +1,12 @@
 """The message format between IsolatedModel and its worker process.
 
 A message is a JSON header followed by raw array buffers, each part length-prefixed. Values
-map as in `_bindings/values.py`: arrays travel as {"__array__": i, "dtype": ..., "shape": [...]} whose
-bytes are buffer i; bytes travel as {"__bytes__": i}; tuples and dicts are tagged so that
-they come back as they left. No pickle:
-the worker runs untrusted model code, and whatever it sends is decoded as plain data and
-checked (dtype whitelist, sizes) before it becomes an array.
+map as in `_bindings/values.py`: arrays travel as {"__array__": i, "dtype": ..., "shape": [...]}
+whose bytes are buffer i; bytes travel as {"__bytes__": i}; tuples and dicts are tagged so that
+they come back as they left. No pickle: the worker runs untrusted model code, and whatever it
+sends is decoded as plain data and checked (dtype whitelist, sizes) before it becomes an array.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +32,7 @@ def _encode(value, buffers: list):
         if array.dtype.str not in _DTYPES:
             raise WireError(f"arrays of dtype {array.dtype} cannot be sent")
         buffers.append(array.tobytes())
-        return {"__array__": len(buffers) - 1, "dtype": array.dtype.str,
-                "shape": list(array.shape)}
+        return {"__array__": len(buffers) - 1, "dtype": array.dtype.str, "shape": list(array.shape)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         buffers.append(bytes(value))
         return {"__bytes__": len(buffers) - 1}
@@ -42,8 +41,7 @@ def _encode(value, buffers: list):
     if isinstance(value, list):
         return [_encode(v, buffers) for v in value]
     if isinstance(value, dict):
-        return {"__dict__": [[_encode(k, buffers), _encode(v, buffers)]
-                             for k, v in value.items()]}
+        return {"__dict__": [[_encode(k, buffers), _encode(v, buffers)] for k, v in value.items()]}
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -58,9 +56,13 @@ def _decode(node, buffers: list):
         if "__array__" in node:
             dtype = _DTYPES.get(str(node.get("dtype")))
             index, shape = node["__array__"], node.get("shape")
-            if dtype is None or not isinstance(index, int) or not 0 <= index < len(buffers) \
-                    or not isinstance(shape, list) \
-                    or not all(isinstance(d, int) and d >= 0 for d in shape):
+            if (
+                dtype is None
+                or not isinstance(index, int)
+                or not 0 <= index < len(buffers)
+                or not isinstance(shape, list)
+                or not all(isinstance(d, int) and d >= 0 for d in shape)
+            ):
                 raise WireError("malformed array")
             data = buffers[index]
             if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
@@ -106,8 +108,10 @@ def receive(stream) -> dict:
     if count > 1 << 20:
         raise WireError("too many buffers")
     header = _read_exact(stream, _LENGTH.unpack(_read_exact(stream, _LENGTH.size))[0])
-    buffers = [_read_exact(stream, _LENGTH.unpack(_read_exact(stream, _LENGTH.size))[0])
-               for _ in range(count)]
+    buffers = [
+        _read_exact(stream, _LENGTH.unpack(_read_exact(stream, _LENGTH.size))[0])
+        for _ in range(count)
+    ]
     try:
         message = _decode(json.loads(header), buffers)
     except (ValueError, TypeError, KeyError) as error:

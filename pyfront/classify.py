@@ -1,4 +1,5 @@
 """Classifying image files: read, preprocess, batch, top-k, label."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,9 @@ def labels_of(model: Model) -> list:
     return list(model.metadata.get("labels") or [])
 
 
-def classify(paths, model: Model, k: int = 5, batch_size: int = 8,
-             progress: bool = False) -> Iterator[dict]:
+def classify(
+    paths, model: Model, k: int = 5, batch_size: int = 8, progress: bool = False
+) -> Iterator[dict]:
     """Yields, per image in order, {"image": path, "top": [{"index", "label", "prob"}, ...]}
     or {"image": path, "error": reason} for a file that cannot be read."""
     spec = Preprocessing.from_metadata(model.metadata)
@@ -24,7 +26,7 @@ def classify(paths, model: Model, k: int = 5, batch_size: int = 8,
     paths = [os.fspath(p) for p in paths]
     bar = _ProgressBar(len(paths)) if progress else None
     for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
+        chunk = paths[start : start + batch_size]
         yield from classify_batch(chunk, model, spec, labels, k)
         if bar:
             bar.advance(len(chunk))
@@ -45,9 +47,17 @@ def classify_batch(paths: list, model, spec: Preprocessing, labels: list, k: int
     if arrays:
         top = model.topk(np.stack(arrays), k=k)
         for path, indices, probs in zip(good, top.indices, top.probs):
-            results[path] = {"image": path, "top": [
-                {"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)),
-                 "prob": float(p)} for i, p in zip(indices, probs)]}
+            results[path] = {
+                "image": path,
+                "top": [
+                    {
+                        "index": int(i),
+                        "label": labels[i] if i < len(labels) else str(int(i)),
+                        "prob": float(p),
+                    }
+                    for i, p in zip(indices, probs)
+                ],
+            }
     return [results[path] for path in paths]
 
 

@@ -1,5 +1,6 @@
 """Compiler and linker flags for C programs that use libtsrt from this package, and where
 the operator library for C programs lies."""
+
 from __future__ import annotations
 
 from ._paths import include_dir, library_dir
@@ -31,5 +32,6 @@ def torchvision_ops() -> str:
     if not path.exists():
         raise LookupError(
             f"{path} is not built: run 'bash scripts/build_torchvision_ops.sh' in a checkout "
-            f"(it needs torchvision installed); Python programs need no such library")
+            f"(it needs torchvision installed); Python programs need no such library"
+        )
     return str(path)

@@ -3,6 +3,7 @@
 Pure Python: importing it maps no native library, so code that only handles these errors
 (or the parent side of an IsolatedModel) stays light.
 """
+
 from __future__ import annotations
 
 import errno
@@ -119,8 +120,9 @@ LIBRARY_BY_STATUS_NAME = {
 }
 
 
-def error_for_status(status_name: str, message: str, filename: str | None = None,
-                     for_library: bool = False) -> PyfrontError:
+def error_for_status(
+    status_name: str, message: str, filename: str | None = None, for_library: bool = False
+) -> PyfrontError:
     """The exception for a failed libtsrt call: its status name and the library's message.
     `for_library` for tsrt_load_library, whose missing file is a library, not a model."""
     table = {**BY_STATUS_NAME, **LIBRARY_BY_STATUS_NAME} if for_library else BY_STATUS_NAME

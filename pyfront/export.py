@@ -11,14 +11,15 @@ state_dict, or the model is built from a seeded random initialisation (and this 
 Run as `pyfront export` (or `scripts/export.py` in a checkout). torch and torchvision are
 imported only when an export runs: the rest of pyfront never imports torch.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import warnings
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 META_FILE = "pyfront/meta.json"
 SHAPES_FILE = "tsrt/input_shapes"
@@ -36,17 +37,29 @@ class ExportError(SystemExit):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="resnet18",
-                        help="torchvision classification model name (default: resnet18)")
-    parser.add_argument("--weights", type=Path,
-                        help="local state_dict file (.pt/.pth) to load into the model")
-    parser.add_argument("--output", type=Path,
-                        help="where to write the TorchScript file (default: <model>.pt)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed for the random init and the sanity-check input (default: 0)")
-    parser.add_argument("--plain", action="store_true",
-                        help="save the scripted module as it is (the recipe's file) instead "
-                             "of frozen; libtsrt then freezes it when loading")
+    parser.add_argument(
+        "--model",
+        default="resnet18",
+        help="torchvision classification model name (default: resnet18)",
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="local state_dict file (.pt/.pth) to load into the model"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="where to write the TorchScript file (default: <model>.pt)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the random init and the sanity-check input (default: 0)",
+    )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="save the scripted module as it is (the recipe's file) instead "
+        "of frozen; libtsrt then freezes it when loading",
+    )
 
 
 def parse_args(argv=None, prog=None):
@@ -64,7 +77,8 @@ def _import_torch():
         raise ExportError(
             f"export needs torch and torchvision in this Python ({error}); install the torch "
             f"libtsrt runs on, with its torchvision: {Path(sys.executable).name} -m pip install "
-            f"{_torch_requirement()} torchvision") from None
+            f"{_torch_requirement()} torchvision"
+        ) from None
     return torch, torchvision
 
 
@@ -98,9 +112,12 @@ def build_model(name: str, weights: Path | None, seed: int):
         source = f"state_dict {weights}"
     else:
         source = f"random init (seed {seed})"
-        print(f"note: no --weights given: {name} uses a seeded random initialisation "
-              f"(seed {seed}), so its predictions are meaningless; pretrained weights cannot "
-              f"be downloaded here", file=sys.stderr)
+        print(
+            f"note: no --weights given: {name} uses a seeded random initialisation "
+            f"(seed {seed}), so its predictions are meaningless; pretrained weights cannot "
+            f"be downloaded here",
+            file=sys.stderr,
+        )
     return model.eval(), source
 
 
@@ -109,25 +126,33 @@ def metadata(name: str, weights_source: str) -> dict:
     ship inside torchvision and need no download."""
     _, torchvision = _import_torch()
 
-    meta: dict[str, Any] = {"model": name, "weights": weights_source, "input_shape": [1, 3, 224, 224]}
+    meta: dict[str, Any] = {
+        "model": name,
+        "weights": weights_source,
+        "input_shape": [1, 3, 224, 224],
+    }
     try:
         default = torchvision.models.get_model_weights(name).DEFAULT
     except (ValueError, AttributeError):
         return meta
     transforms = default.transforms()
     crop = list(getattr(transforms, "crop_size", [224]))
-    meta.update({
-        "labels": list(default.meta.get("categories", [])),
-        "input_shape": [1, 3, crop[0], crop[-1]],
-        "preprocessing": {
-            "resize": list(getattr(transforms, "resize_size", [256])),
-            "crop": crop,
-            "interpolation": str(getattr(transforms, "interpolation", "bilinear")).split(".")[-1].lower(),
-            "antialias": bool(getattr(transforms, "antialias", True)),
-            "mean": list(getattr(transforms, "mean", [0.485, 0.456, 0.406])),
-            "std": list(getattr(transforms, "std", [0.229, 0.224, 0.225])),
-        },
-    })
+    meta.update(
+        {
+            "labels": list(default.meta.get("categories", [])),
+            "input_shape": [1, 3, crop[0], crop[-1]],
+            "preprocessing": {
+                "resize": list(getattr(transforms, "resize_size", [256])),
+                "crop": crop,
+                "interpolation": str(getattr(transforms, "interpolation", "bilinear"))
+                .split(".")[-1]
+                .lower(),
+                "antialias": bool(getattr(transforms, "antialias", True)),
+                "mean": list(getattr(transforms, "mean", [0.485, 0.456, 0.406])),
+                "std": list(getattr(transforms, "std", [0.229, 0.224, 0.225])),
+            },
+        }
+    )
     return meta
 
 
@@ -143,16 +168,19 @@ def sanity_check(eager, scripted, input_shape, seed: int) -> None:
     print(f"eager top-5:    {eager_top5}")
     print(f"scripted top-5: {scripted_top5}")
     if eager_top5 != scripted_top5:
-        raise ExportError("FAILED sanity check: the scripted model's top-5 differs from the "
-                          "eager model's; the file was not written")
+        raise ExportError(
+            "FAILED sanity check: the scripted model's top-5 differs from the "
+            "eager model's; the file was not written"
+        )
 
 
 def _script(eager, name: str, plain: bool):
     torch, _ = _import_torch()
     with warnings.catch_warnings():
         # torch.jit.script is deprecated upstream but remains the format this project runs.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.(script|freeze).*deprecated",
-                                category=FutureWarning)
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit\.(script|freeze).*deprecated", category=FutureWarning
+        )
         try:
             scripted = torch.jit.script(eager)
         except Exception as error:  # noqa: BLE001 - TorchScript's compiler raises many kinds
@@ -173,10 +201,12 @@ def export(name="resnet18", weights=None, output=None, seed=0, plain=False) -> P
     scripted = _script(eager, name, plain)
     sanity_check(eager, scripted, meta["input_shape"], seed)
     output.parent.mkdir(parents=True, exist_ok=True)
-    extra = {META_FILE: json.dumps(meta),
-             # libtsrt warms the model up for these shapes while loading it.
-             SHAPES_FILE: "x".join(str(d) for d in meta["input_shape"]) + "\n",
-             PARAMETERS_FILE: f"{meta['parameters']}\n"}
+    extra = {
+        META_FILE: json.dumps(meta),
+        # libtsrt warms the model up for these shapes while loading it.
+        SHAPES_FILE: "x".join(str(d) for d in meta["input_shape"]) + "\n",
+        PARAMETERS_FILE: f"{meta['parameters']}\n",
+    }
     scripted.save(str(output), _extra_files=extra)
     print(f"saved {name} ({source}, {'plain' if plain else 'frozen'}) to {output}")
     return output

@@ -1,4 +1,5 @@
 """`infer`: one call from a model file (or Model) and an image array to the top-k."""
+
 from __future__ import annotations
 
 import os

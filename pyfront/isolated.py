@@ -7,6 +7,7 @@ caller's process goes on. The price: each call copies its arguments and results 
 pipe (about a millisecond for a 224x224 image), one worker serves one call at a time, and a
 model's state lives in the worker (it is lost if the worker dies).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,11 @@ class ModelCrashedError(errors.PyfrontError):
 
 
 # Exceptions the worker reports by class name; anything else becomes a PyfrontError.
-_ERRORS = {name: cls for name, cls in vars(errors).items()
-           if isinstance(cls, type) and issubclass(cls, errors.PyfrontError)}
+_ERRORS = {
+    name: cls
+    for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, errors.PyfrontError)
+}
 
 
 class IsolatedModel:
@@ -40,8 +44,7 @@ class IsolatedModel:
     """
 
     @_recipe.records_load
-    def __init__(self, source, device: str = "cpu", *, timeout: float | None = None,
-                 **options):
+    def __init__(self, source, device: str = "cpu", *, timeout: float | None = None, **options):
         self._timeout = timeout
         self._lock = threading.Lock()
         self._closed = False
@@ -53,16 +56,21 @@ class IsolatedModel:
             self.path = os.fspath(source)
             wire_source = self.path
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pyfront._isolated_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        info = self._request({"kind": "load", "source": wire_source,
-                              "options": dict(options, device=device)})
+            [sys.executable, "-m", "pyfront._isolated_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        info = self._request(
+            {"kind": "load", "source": wire_source, "options": dict(options, device=device)}
+        )
         self.device = info["device"]
         self._methods = info["methods"]
         self._schemas = info["schemas"]
         self._extra_files = dict(info["extra_files"])
-        self._facts = {key: info[key]
-                       for key in ("parameter_count", "keeps_state", "frozen", "fused")}
+        self._facts = {
+            key: info[key] for key in ("parameter_count", "keeps_state", "frozen", "fused")
+        }
 
     # -- the pipe ---------------------------------------------------------------------------
 
@@ -75,11 +83,14 @@ class IsolatedModel:
                 assert process.stdin is not None and process.stdout is not None
                 ready, _, _ = select.select([process.stdout], [], [], self._timeout)
                 if not ready:
-                    self._kill(f"its worker process was stopped after the model did not "
-                               f"answer within {self._timeout} s")
+                    self._kill(
+                        f"its worker process was stopped after the model did not "
+                        f"answer within {self._timeout} s"
+                    )
                     raise ModelCrashedError(
                         f"the model did not answer within {self._timeout} s; its worker "
-                        f"process was stopped")
+                        f"process was stopped"
+                    )
                 reply = _wire.receive(process.stdout)
             except (EOFError, BrokenPipeError, _wire.WireError) as error:
                 code = self._kill("its worker process died")
@@ -112,8 +123,9 @@ class IsolatedModel:
             raise errors.InvalidArgumentError(str(error)) from None
 
     def topk(self, array, k: int = 5) -> TopK:
-        indices, probs = self._request({"kind": "topk", "array": as_float32_input(array),
-                                        "k": check_k(k)})
+        indices, probs = self._request(
+            {"kind": "topk", "array": as_float32_input(array), "k": check_k(k)}
+        )
         return TopK(indices, probs)
 
     def method_names(self) -> list:
@@ -154,8 +166,8 @@ class IsolatedModel:
     def _check_open(self):
         if self._closed and self._stopped:
             raise errors.ModelClosedError(
-                f"the model is closed: {self._stopped}; create a new IsolatedModel to run it "
-                f"again")
+                f"the model is closed: {self._stopped}; create a new IsolatedModel to run it again"
+            )
         if self._closed:
             raise errors.ModelClosedError("the model is closed")
 
@@ -183,7 +195,7 @@ class IsolatedModel:
     def __reduce__(self):
         return _recipe.reduce(self)
 
-    def __enter__(self) -> "IsolatedModel":
+    def __enter__(self) -> IsolatedModel:
         return self
 
     def __exit__(self, *exc) -> None:

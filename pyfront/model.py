@@ -1,4 +1,5 @@
 """`Model`: a loaded TorchScript module, run through libtsrt."""
+
 from __future__ import annotations
 
 import os
@@ -48,12 +49,21 @@ class Model:
     device: str
 
     @_recipe.records_load
-    def __init__(self, source: Source, device: str = "cpu", *, freeze: bool = True,
-                 warmup: Iterable[Sequence[int]] | None = None, warmup_runs: int = 3,
-                 max_file_size: int | None = None, debug_info: bool = False,
-                 precision: str = "fp32") -> None:
-        options = new_options(device, max_file_size, debug_info, freeze, warmup, warmup_runs,
-                              precision)
+    def __init__(
+        self,
+        source: Source,
+        device: str = "cpu",
+        *,
+        freeze: bool = True,
+        warmup: Iterable[Sequence[int]] | None = None,
+        warmup_runs: int = 3,
+        max_file_size: int | None = None,
+        debug_info: bool = False,
+        precision: str = "fp32",
+    ) -> None:
+        options = new_options(
+            device, max_file_size, debug_info, freeze, warmup, warmup_runs, precision
+        )
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path = None
             self._handle = load_with_operators(lambda: _native.load_buffer(source, options))
@@ -139,7 +149,7 @@ class Model:
 
     @property
     def precision(self) -> str:
-        """"fp32" or "bf16": what forward really runs with."""
+        """ "fp32" or "bf16": what forward really runs with."""
         return _native.precision(self._live_handle())
 
     @property
@@ -174,7 +184,7 @@ class Model:
     def __reduce__(self):
         return _recipe.reduce(self)
 
-    def __enter__(self) -> "Model":
+    def __enter__(self) -> Model:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -191,7 +201,8 @@ def _path_of(source: Any) -> str:
         path = os.fspath(source)
     except TypeError:
         raise InvalidArgumentError(
-            f"a model is loaded from a path or bytes, not a {type(source).__name__}") from None
+            f"a model is loaded from a path or bytes, not a {type(source).__name__}"
+        ) from None
     if isinstance(path, bytes):
         path = os.fsdecode(path)
     if "\0" in path:

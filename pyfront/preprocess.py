@@ -2,6 +2,7 @@
 torchvision's ImageClassification preset: resize the shorter side with antialiasing, centre
 crop, scale to [0, 1], normalise. The numbers come from the model file's metadata (written by
 scripts/export.py); ImageNet's are the fallback."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,14 +22,17 @@ class Preprocessing:
     interpolation: str = "bilinear"
 
     @classmethod
-    def from_metadata(cls, metadata: dict) -> "Preprocessing":
+    def from_metadata(cls, metadata: dict) -> Preprocessing:
         spec = metadata.get("preprocessing") or {}
         crop = spec.get("crop", [224])
         resize = spec.get("resize", [256])
-        return cls(resize=int(resize[0]), crop=(int(crop[0]), int(crop[-1])),
-                   mean=tuple(spec.get("mean", IMAGENET_MEAN)),
-                   std=tuple(spec.get("std", IMAGENET_STD)),
-                   interpolation=str(spec.get("interpolation", "bilinear")))
+        return cls(
+            resize=int(resize[0]),
+            crop=(int(crop[0]), int(crop[-1])),
+            mean=tuple(spec.get("mean", IMAGENET_MEAN)),
+            std=tuple(spec.get("std", IMAGENET_STD)),
+            interpolation=str(spec.get("interpolation", "bilinear")),
+        )
 
 
 def open_rgb(path):
@@ -67,9 +71,10 @@ def preprocess(image, spec: Preprocessing = Preprocessing()) -> np.ndarray:
     top = int(round((size[1] - crop_h) / 2.0))
     left = int(round((size[0] - crop_w) / 2.0))
     if top < 0 or left < 0:
-        raise ValueError(f"the image resized to {size[0]}x{size[1]} is smaller than the "
-                         f"{crop_w}x{crop_h} crop")
-    pixels = pixels[top:top + crop_h, left:left + crop_w]
+        raise ValueError(
+            f"the image resized to {size[0]}x{size[1]} is smaller than the {crop_w}x{crop_h} crop"
+        )
+    pixels = pixels[top : top + crop_h, left : left + crop_w]
     scaled = pixels.astype(np.float32).transpose(2, 0, 1) / np.float32(255)
     mean = np.asarray(spec.mean, np.float32)[:, None, None]
     std = np.asarray(spec.std, np.float32)[:, None, None]

@@ -10,6 +10,7 @@ writes JSON (and a PNG chart where matplotlib is installed).
 Each contender runs in its own child process, one after another, so none shares thread pools
 or allocator state with another; ratios compare runs made side by side in this one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,15 @@ def log(message: str) -> None:
 def summary(times_ms: list[float], per: int = 1) -> dict:
     ordered = sorted(times_ms)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
-    return {"median_ms": statistics.median(ordered) / per, "p90_ms": p90 / per,
-            "runs": len(ordered)}
+    return {
+        "median_ms": statistics.median(ordered) / per,
+        "p90_ms": p90 / per,
+        "runs": len(ordered),
+    }
 
 
 # --- workers: each runs in a child process and prints one JSON line --------------------------
+
 
 def _timed(call, runs: int) -> tuple[float, list[float]]:
     start = time.perf_counter()
@@ -53,11 +58,13 @@ def _timed(call, runs: int) -> tuple[float, list[float]]:
 
 def _input(batch: int):
     import numpy as np
+
     return np.random.default_rng(batch).random((batch, 3, 224, 224), dtype=np.float32)
 
 
 def worker_pyfront(args) -> dict:
     import pyfront
+
     x = _input(args.batch)
     start = time.perf_counter()
     model = pyfront.Model(args.model, warmup=[x.shape])
@@ -68,12 +75,14 @@ def worker_pyfront(args) -> dict:
 
 def worker_recipe(args) -> dict:
     import torch
+
     x = torch.from_numpy(_input(args.batch))
     model = torch.jit.load(args.model).eval()
 
     def call():
         with torch.no_grad():
             torch.softmax(model(x), 1).topk(5)
+
     first, times = _timed(call, args.runs)
     return {"first_ms": first, "ms": times}
 
@@ -81,6 +90,7 @@ def worker_recipe(args) -> dict:
 def worker_eager(args) -> dict:
     import torch
     import torchvision
+
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None).eval()
     x = torch.from_numpy(_input(args.batch))
@@ -88,6 +98,7 @@ def worker_eager(args) -> dict:
     def call():
         with torch.inference_mode():
             torch.softmax(model(x), 1).topk(5)
+
     first, times = _timed(call, args.runs)
     return {"first_ms": first, "ms": times}
 
@@ -95,10 +106,10 @@ def worker_eager(args) -> dict:
 def worker_onnxruntime(args) -> dict:
     import numpy as np
     import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = CORES
-    session = onnxruntime.InferenceSession(args.model, options,
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     x = _input(args.batch)
 
@@ -106,6 +117,7 @@ def worker_onnxruntime(args) -> dict:
         logits = session.run(None, {name: x})[0]
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         np.argsort(-(e / e.sum(axis=1, keepdims=True)), axis=1)[:, :5]
+
     first, times = _timed(call, args.runs)
     return {"first_ms": first, "ms": times, "version": onnxruntime.__version__}
 
@@ -113,13 +125,16 @@ def worker_onnxruntime(args) -> dict:
 def worker_tiny(args) -> dict:
     """Per-call cost of a 4-element x + 1 model, in microseconds per call."""
     import numpy as np
+
     x = np.zeros(4, np.float32)
     if args.which == "pyfront":
         import pyfront
+
         model = pyfront.Model(args.model)
         call = model.forward
     else:
         import torch
+
         model = torch.jit.load(args.model)
         tx = torch.from_numpy(x)
         call = model.forward
@@ -138,7 +153,9 @@ def worker_tiny(args) -> dict:
 def worker_threads(args) -> dict:
     """Throughput of one Model with 1 intra-op thread: one caller thread, then two."""
     import threading
+
     import pyfront
+
     pyfront.set_num_threads(1)
     x = _input(1)
     model = pyfront.Model(args.model, warmup=[x.shape])
@@ -161,8 +178,14 @@ def worker_threads(args) -> dict:
     return results
 
 
-WORKERS = {"pyfront": worker_pyfront, "recipe": worker_recipe, "eager": worker_eager,
-           "onnxruntime": worker_onnxruntime, "tiny": worker_tiny, "threads": worker_threads}
+WORKERS = {
+    "pyfront": worker_pyfront,
+    "recipe": worker_recipe,
+    "eager": worker_eager,
+    "onnxruntime": worker_onnxruntime,
+    "tiny": worker_tiny,
+    "threads": worker_threads,
+}
 
 
 def run_worker(name: str, **kwargs) -> dict:
@@ -177,16 +200,22 @@ def run_worker(name: str, **kwargs) -> dict:
 
 # --- artefacts ---------------------------------------------------------------------------------
 
+
 def prepare() -> dict:
     """The models, all from the same seeded weights."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import warnings
 
-    import export
     import torch
+
+    import export
+
     OUT.mkdir(parents=True, exist_ok=True)
-    paths = {"default": OUT / "resnet18.pt", "plain": OUT / "resnet18-plain.pt",
-             "tiny": OUT / "add-one.pt"}
+    paths = {
+        "default": OUT / "resnet18.pt",
+        "plain": OUT / "resnet18-plain.pt",
+        "tiny": OUT / "add-one.pt",
+    }
     if not paths["default"].exists():
         export.export("resnet18", output=paths["default"], seed=0)
     if not paths["plain"].exists():
@@ -203,30 +232,43 @@ def prepare() -> dict:
         import onnx  # noqa: F401  (the exporter needs it)
         import onnxruntime  # noqa: F401
         import torchvision
+
         onnx_path = OUT / "resnet18.onnx"
         if not onnx_path.exists():
             torch.manual_seed(0)
             eager = torchvision.models.resnet18(weights=None).eval()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(eager, (torch.zeros(1, 3, 224, 224),), str(onnx_path),
-                                  dynamo=False, input_names=["x"], output_names=["logits"],
-                                  dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}})
+                torch.onnx.export(
+                    eager,
+                    (torch.zeros(1, 3, 224, 224),),
+                    str(onnx_path),
+                    dynamo=False,
+                    input_names=["x"],
+                    output_names=["logits"],
+                    dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
+                )
         paths["onnx"] = onnx_path
     except ImportError:
-        log("onnxruntime or onnx not installed: ONNX Runtime is left out "
-            "(pip install onnxruntime onnx)")
+        log(
+            "onnxruntime or onnx not installed: ONNX Runtime is left out "
+            "(pip install onnxruntime onnx)"
+        )
     return paths
 
 
 def cold_start(model: Path, runs: int) -> dict:
     """Wall time of a whole new process that loads the model and prints its top-5."""
-    pyfront_code = ("import numpy as np, pyfront; "
-                    f"print(pyfront.infer({str(model)!r}, np.ones((3, 224, 224), np.float32))"
-                    ".indices[0].tolist())")
-    torch_code = ("import torch; "
-                  f"m = torch.jit.load({str(model)!r}); "
-                  "print(torch.softmax(m(torch.ones(1, 3, 224, 224)), 1).topk(5).indices[0].tolist())")
+    pyfront_code = (
+        "import numpy as np, pyfront; "
+        f"print(pyfront.infer({str(model)!r}, np.ones((3, 224, 224), np.float32))"
+        ".indices[0].tolist())"
+    )
+    torch_code = (
+        "import torch; "
+        f"m = torch.jit.load({str(model)!r}); "
+        "print(torch.softmax(m(torch.ones(1, 3, 224, 224)), 1).topk(5).indices[0].tolist())"
+    )
     results = {}
     for name, code in (("pyfront", pyfront_code), ("torch", torch_code)):
         times = []
@@ -239,6 +281,7 @@ def cold_start(model: Path, runs: int) -> dict:
 
 
 # --- report -------------------------------------------------------------------------------------
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -261,37 +304,64 @@ def main(argv=None) -> int:
     for batch in (1, 8):
         row = {}
         contenders = [
-            ("pyfront", lambda: run_worker("pyfront", model=paths["default"], batch=batch,
-                                           runs=runs[batch])),
-            ("C (libtsrt)", lambda: json.loads(subprocess.run(
-                [str(c_bench), str(paths["default"]), str(batch), str(runs[batch])],
-                check=True, capture_output=True, text=True).stdout)),
-            ("recipe (torch.jit.load)", lambda: run_worker("recipe", model=paths["plain"],
-                                                           batch=batch, runs=runs[batch])),
+            (
+                "pyfront",
+                lambda: run_worker(
+                    "pyfront", model=paths["default"], batch=batch, runs=runs[batch]
+                ),
+            ),
+            (
+                "C (libtsrt)",
+                lambda: json.loads(
+                    subprocess.run(
+                        [str(c_bench), str(paths["default"]), str(batch), str(runs[batch])],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                ),
+            ),
+            (
+                "recipe (torch.jit.load)",
+                lambda: run_worker("recipe", model=paths["plain"], batch=batch, runs=runs[batch]),
+            ),
             ("eager PyTorch", lambda: run_worker("eager", batch=batch, runs=runs[batch])),
         ]
         if "onnx" in paths:
-            contenders.append(("ONNX Runtime", lambda: run_worker(
-                "onnxruntime", model=paths["onnx"], batch=batch, runs=runs[batch])))
+            contenders.append(
+                (
+                    "ONNX Runtime",
+                    lambda: run_worker(
+                        "onnxruntime", model=paths["onnx"], batch=batch, runs=runs[batch]
+                    ),
+                )
+            )
         for name, measure in contenders:
             log(f"batch {batch}: {name}")
             raw = measure()
-            row[name] = {**summary(raw["ms"], per=batch), "first_ms": raw.get("first_ms"),
-                         **({"fused": raw["fused"]} if "fused" in raw else {})}
+            row[name] = {
+                **summary(raw["ms"], per=batch),
+                "first_ms": raw.get("first_ms"),
+                **({"fused": raw["fused"]} if "fused" in raw else {}),
+            }
         results["latency"][f"batch {batch}"] = row
 
     log("call overhead: x + 1 on 4 elements")
     tiny_runs = 10 if args.quick else 30
     results["tiny_call_us"] = {
-        "pyfront Model.forward": summary(run_worker("tiny", model=paths["tiny"], runs=tiny_runs,
-                                                    which="pyfront")["ms"]),
-        "torch.jit.load forward": summary(run_worker("tiny", model=paths["tiny"], runs=tiny_runs,
-                                                     which="torch")["ms"])}
+        "pyfront Model.forward": summary(
+            run_worker("tiny", model=paths["tiny"], runs=tiny_runs, which="pyfront")["ms"]
+        ),
+        "torch.jit.load forward": summary(
+            run_worker("tiny", model=paths["tiny"], runs=tiny_runs, which="torch")["ms"]
+        ),
+    }
     log("cold start: a new process loads ResNet-18 and prints its top-5")
     results["cold_start"] = cold_start(paths["default"], 3 if args.quick else 5)
     log("two threads on one model, one intra-op thread each")
-    results["threads"] = run_worker("threads", model=paths["default"],
-                                    runs=10 if args.quick else 30)
+    results["threads"] = run_worker(
+        "threads", model=paths["default"], runs=10 if args.quick else 30
+    )
 
     report(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -303,8 +373,10 @@ def main(argv=None) -> int:
 
 def report(results: dict) -> None:
     ratios = results["ratios"]
-    lines = ["| batch | path | median ms/image | p90 | vs ONNX Runtime | vs recipe | first call |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| batch | path | median ms/image | p90 | vs ONNX Runtime | vs recipe | first call |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for batch, row in results["latency"].items():
         ort = row.get("ONNX Runtime", {}).get("median_ms")
         recipe = row["recipe (torch.jit.load)"]["median_ms"]
@@ -312,36 +384,49 @@ def report(results: dict) -> None:
             vs_ort = f"{r['median_ms'] / ort:.2f}x" if ort else "n/a"
             vs_recipe = f"{r['median_ms'] / recipe:.2f}x"
             first = f"{r['first_ms']:.1f} ms" if r.get("first_ms") is not None else ""
-            lines.append(f"| {batch.split()[1]} | {name} | {r['median_ms']:.2f} | "
-                         f"{r['p90_ms']:.2f} | {vs_ort} | {vs_recipe} | {first} |")
+            lines.append(
+                f"| {batch.split()[1]} | {name} | {r['median_ms']:.2f} | "
+                f"{r['p90_ms']:.2f} | {vs_ort} | {vs_recipe} | {first} |"
+            )
             ratios[f"{batch} {name} vs recipe"] = r["median_ms"] / recipe
             if ort:
                 ratios[f"{batch} {name} vs ONNX Runtime"] = r["median_ms"] / ort
         ours = row["pyfront"]
         ratios[f"{batch} pyfront first call vs median"] = ours["first_ms"] / (
-            ours["median_ms"] * int(batch.split()[1]))
+            ours["median_ms"] * int(batch.split()[1])
+        )
     tiny = results["tiny_call_us"]
     ratios["tiny call pyfront vs torch.jit.load"] = (
-        tiny["pyfront Model.forward"]["median_ms"] / tiny["torch.jit.load forward"]["median_ms"])
+        tiny["pyfront Model.forward"]["median_ms"] / tiny["torch.jit.load forward"]["median_ms"]
+    )
     cold = results["cold_start"]
-    ratios["cold start pyfront vs torch"] = cold["pyfront"]["median_ms"] / cold["torch"]["median_ms"]
+    ratios["cold start pyfront vs torch"] = (
+        cold["pyfront"]["median_ms"] / cold["torch"]["median_ms"]
+    )
     threads = results["threads"]
-    ratios["two threads throughput vs one"] = threads["2_threads_per_s"] / threads["1_threads_per_s"]
-    lines += ["", "| measure | pyfront | PyTorch | ratio |", "|---|---|---|---|",
-              f"| x + 1 call, us | {tiny['pyfront Model.forward']['median_ms']:.2f} | "
-              f"{tiny['torch.jit.load forward']['median_ms']:.2f} | "
-              f"{ratios['tiny call pyfront vs torch.jit.load']:.2f}x |",
-              f"| cold start, ms | {cold['pyfront']['median_ms']:.0f} | "
-              f"{cold['torch']['median_ms']:.0f} | {ratios['cold start pyfront vs torch']:.2f}x |",
-              f"| 2 threads vs 1, calls/s | {threads['2_threads_per_s']:.1f} | "
-              f"{threads['1_threads_per_s']:.1f} (1 thread) | "
-              f"{ratios['two threads throughput vs one']:.2f}x |"]
+    ratios["two threads throughput vs one"] = (
+        threads["2_threads_per_s"] / threads["1_threads_per_s"]
+    )
+    lines += [
+        "",
+        "| measure | pyfront | PyTorch | ratio |",
+        "|---|---|---|---|",
+        f"| x + 1 call, us | {tiny['pyfront Model.forward']['median_ms']:.2f} | "
+        f"{tiny['torch.jit.load forward']['median_ms']:.2f} | "
+        f"{ratios['tiny call pyfront vs torch.jit.load']:.2f}x |",
+        f"| cold start, ms | {cold['pyfront']['median_ms']:.0f} | "
+        f"{cold['torch']['median_ms']:.0f} | {ratios['cold start pyfront vs torch']:.2f}x |",
+        f"| 2 threads vs 1, calls/s | {threads['2_threads_per_s']:.1f} | "
+        f"{threads['1_threads_per_s']:.1f} (1 thread) | "
+        f"{ratios['two threads throughput vs one']:.2f}x |",
+    ]
     print("\n".join(lines))
 
 
 def chart(results: dict, path: Path) -> None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:

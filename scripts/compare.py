@@ -5,6 +5,7 @@ Usage: compare.py MODEL.pt
 
 This process never imports torch: the torch.jit.load reference runs in a child process.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,12 @@ def reference(model: str, batch: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input.npy"
         np.save(path, batch)
-        out = subprocess.run([sys.executable, str(ROOT / "scripts" / "reference_topk.py"),
-                              model, str(path), str(K)], check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "reference_topk.py"), model, str(path), str(K)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     return json.loads(out.stdout)
 
 
@@ -34,7 +38,7 @@ def ts_infer(model: str) -> list[int]:
     out = subprocess.run([str(TS_INFER), model], check=True, capture_output=True, text=True)
     lines = out.stdout.splitlines()
     start = lines.index("Model loaded successfully") + 1
-    return [int(line) for line in lines[start:start + K]]
+    return [int(line) for line in lines[start : start + K]]
 
 
 def main(model: str) -> int:
@@ -49,9 +53,11 @@ def main(model: str) -> int:
     ours_ones = pyfront.infer(model, ones, K)
     ref_ones = reference(model, ones)
     c_ones = ts_infer(model)
-    rows = [("pyfront (cffi -> libtsrt)", ours_ones.indices[0].tolist()),
-            ("build/ts-infer (C -> libtsrt)", c_ones),
-            ("torch.jit.load in Python", ref_ones["indices"][0])]
+    rows = [
+        ("pyfront (cffi -> libtsrt)", ours_ones.indices[0].tolist()),
+        ("build/ts-infer (C -> libtsrt)", c_ones),
+        ("torch.jit.load in Python", ref_ones["indices"][0]),
+    ]
     print("\ninput of ones, 1x3x224x224:")
     for name, indices in rows:
         print(f"  {name:32s} {indices}")

@@ -3,6 +3,7 @@
 The same as `pyfront export` (the code is pyfront/export.py); kept so that a checkout can run
 `python scripts/export.py --model resnet18 --output resnet18.pt`.
 """
+
 from __future__ import annotations
 
 import sys
@@ -14,8 +15,18 @@ except ImportError:  # a checkout whose package is not installed: use the one be
     sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from pyfront import export_detection  # noqa: E402
-from pyfront.export import (META_FILE, PARAMETERS_FILE, SHAPES_FILE, ExportError,  # noqa: E402,F401
-                            build_model, export, main, metadata, parse_args, sanity_check)
+from pyfront.export import (  # noqa: E402,F401
+    META_FILE,
+    PARAMETERS_FILE,
+    SHAPES_FILE,
+    ExportError,
+    build_model,
+    export,
+    main,
+    metadata,
+    parse_args,
+    sanity_check,
+)
 
 if __name__ == "__main__":
     # torchvision's detection and segmentation models have their own export.

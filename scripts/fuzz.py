@@ -11,6 +11,7 @@ A child that dies or hangs on a mutant is restarted; the mutant is then run agai
 fresh child to confirm the crash, and crashing mutants are saved for study.
 Exit status: 0 when no mutant crashed, hung or raised a non-pyfront exception.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,6 +62,7 @@ def make_seed_model(path: Path) -> Path:
 
 # --- mutations -------------------------------------------------------------------------
 
+
 def bit_flips(data: bytes, rng: random.Random) -> bytes:
     out = bytearray(data)
     for _ in range(rng.randint(1, 8)):
@@ -70,19 +72,19 @@ def bit_flips(data: bytes, rng: random.Random) -> bytes:
 
 
 def truncation(data: bytes, rng: random.Random) -> bytes:
-    return data[:rng.randrange(len(data))]
+    return data[: rng.randrange(len(data))]
 
 
 def random_chunk(data: bytes, rng: random.Random) -> bytes:
     start = rng.randrange(len(data))
     size = rng.randint(1, 256)
-    return data[:start] + rng.randbytes(size) + data[start + size:]
+    return data[:start] + rng.randbytes(size) + data[start + size :]
 
 
 def zeroed_run(data: bytes, rng: random.Random) -> bytes:
     start = rng.randrange(len(data))
     size = rng.randint(1, 512)
-    return data[:start] + bytes(min(size, len(data) - start)) + data[start + size:]
+    return data[:start] + bytes(min(size, len(data) - start)) + data[start + size :]
 
 
 def inserted_bytes(data: bytes, rng: random.Random) -> bytes:
@@ -116,8 +118,7 @@ def zip_structure(data: bytes, rng: random.Random) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         entries = [(info.filename, archive.read(info)) for info in archive.infolist()]
     i = rng.randrange(len(entries))
-    action = rng.choice(["content", "content", "content", "drop", "duplicate", "rename",
-                         "swap"])
+    action = rng.choice(["content", "content", "content", "drop", "duplicate", "rename", "swap"])
     if action == "content":
         entries[i] = (entries[i][0], _mutate_content(entries[i][1], rng))
     elif action == "drop":
@@ -127,19 +128,29 @@ def zip_structure(data: bytes, rng: random.Random) -> bytes:
     elif action == "rename":
         name = entries[i][0]
         cut = rng.randrange(len(name))
-        entries[i] = (name[:cut] + rng.choice(["x", "/", "..", "0"]) + name[cut + 1:],
-                      entries[i][1])
+        entries[i] = (
+            name[:cut] + rng.choice(["x", "/", "..", "0"]) + name[cut + 1 :],
+            entries[i][1],
+        )
     else:
         j = rng.randrange(len(entries))
         entries[i], entries[j] = (entries[i][0], entries[j][1]), (entries[j][0], entries[i][1])
     return _rewrite(entries)
 
 
-MUTATIONS = [bit_flips, truncation, random_chunk, zeroed_run, inserted_bytes, zip_structure,
-             zip_structure]
+MUTATIONS = [
+    bit_flips,
+    truncation,
+    random_chunk,
+    zeroed_run,
+    inserted_bytes,
+    zip_structure,
+    zip_structure,
+]
 
 
 # --- running -----------------------------------------------------------------------------
+
 
 class Worker:
     """A child process running fuzz_worker.py; restarted after it dies."""
@@ -151,11 +162,17 @@ class Worker:
     def _start(self):
         env = dict(os.environ, PYTHONFAULTHANDLER="")
         self.process = subprocess.Popen(
-            [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
+            [sys.executable, str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            env=env,
+        )
 
     def run(self, path: str, timeout: float | None = None) -> str:
-        """"ok" / "clean ..." / "unclean ..." / "crash <signal>" / "hang"."""
+        """ "ok" / "clean ..." / "unclean ..." / "crash <signal>" / "hang"."""
         if self.process is None or self.process.poll() is not None:
             self._start()
         process = self.process
@@ -183,8 +200,9 @@ class Worker:
             self.process.wait()
 
 
-def campaign(model: Path, count: int, seed: int, timeout: float, keep: Path | None,
-             progress: bool) -> dict:
+def campaign(
+    model: Path, count: int, seed: int, timeout: float, keep: Path | None, progress: bool
+) -> dict:
     original = model.read_bytes()
     rng = random.Random(seed)
     outcomes: Counter = Counter()
@@ -207,42 +225,66 @@ def campaign(model: Path, count: int, seed: int, timeout: float, keep: Path | No
             outcomes[kind] += 1
             by_mutation.setdefault(mutation.__name__, Counter())[kind] += 1
             if kind not in ("ok", "clean"):
-                problems.append({"index": index, "mutation": mutation.__name__,
-                                 "outcome": answer})
+                problems.append({"index": index, "mutation": mutation.__name__, "outcome": answer})
                 if keep is not None:
                     keep.mkdir(parents=True, exist_ok=True)
                     (keep / f"mutant-{seed}-{index}.pt").write_bytes(data)
             if progress and (index + 1) % 100 == 0:
                 rate = (index + 1) / (time.monotonic() - started)
-                print(f"\r{index + 1}/{count} mutants, {rate:.0f}/s, "
-                      f"{dict(outcomes)}", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r{index + 1}/{count} mutants, {rate:.0f}/s, {dict(outcomes)}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
     worker.close()
     if progress:
         print(file=sys.stderr)
-    return {"count": count, "seed": seed, "seconds": round(time.monotonic() - started, 1),
-            "outcomes": dict(outcomes),
-            "by_mutation": {name: dict(c) for name, c in by_mutation.items()},
-            "problems": problems}
+    return {
+        "count": count,
+        "seed": seed,
+        "seconds": round(time.monotonic() - started, 1),
+        "outcomes": dict(outcomes),
+        "by_mutation": {name: dict(c) for name, c in by_mutation.items()},
+        "problems": problems,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000, help="mutants to run (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--model", type=Path,
-                        help="TorchScript file to mutate (default: a small model made here; "
-                             "it must take a (2, 3, 16, 16) float32 input)")
-    parser.add_argument("--timeout", type=float, default=20.0,
-                        help="seconds a mutant may take before it counts as a hang")
-    parser.add_argument("--keep", type=Path, default=ROOT / "build" / "fuzz-findings",
-                        help="folder for mutants that crash, hang or fail uncleanly")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="TorchScript file to mutate (default: a small model made here; "
+        "it must take a (2, 3, 16, 16) float32 input)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        help="seconds a mutant may take before it counts as a hang",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=ROOT / "build" / "fuzz-findings",
+        help="folder for mutants that crash, hang or fail uncleanly",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or make_seed_model(Path(tmp) / "seed.pt")
-        result = campaign(model, args.count, args.seed, args.timeout, args.keep,
-                          progress=sys.stderr.isatty() or args.json != "-")
+        result = campaign(
+            model,
+            args.count,
+            args.seed,
+            args.timeout,
+            args.keep,
+            progress=sys.stderr.isatty() or args.json != "-",
+        )
     if args.json == "-":
         json.dump(result, sys.stdout, indent=1)
         print()

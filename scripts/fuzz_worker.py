@@ -3,6 +3,7 @@ answers one line each: "ok", "clean <ErrorType>: <message>" for an error pyfront
 "unclean <ErrorType>: <message>" for any other Python exception (a bug). A crash or hang
 shows up to the parent as a dead or silent child.
 """
+
 import sys
 
 import numpy as np

@@ -18,6 +18,7 @@ rebuilt in the copy (one build of libtsrt, then one recompiled file per mutant);
 mutants run in a second copy, at the same time. Not part of the test suite: run it after
 changing a guard or its tests, and keep the README's score current.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,178 +69,357 @@ def _py(name, file, original, replacement, *tests):
 
 MUTANTS = [
     # --- status codes ------------------------------------------------------------------------
-    _cpp("directory-is-not-found", "model.cpp",
-         'fail(TSRT_ERR_IO, std::string("\'") + path + "\' is a directory',
-         'fail(TSRT_ERR_NOT_FOUND, std::string("\'") + path + "\' is a directory',
-         ABI, f"{ERRORS}::test_directories_are_not_models"),
-    _cpp("size-limit-off-by-one", "model.cpp",
-         "options->max_file_size && size > options->max_file_size",
-         "options->max_file_size && size >= options->max_file_size",
-         f"{ERRORS}::test_size_limit"),
-    _cpp("no-such-method-is-invalid-argument", "methods.cpp",
-         "fail(TSRT_ERR_NO_SUCH_NAME,\n             std::string(\"the model has no method '\")",
-         "fail(TSRT_ERR_INVALID_ARGUMENT,\n             std::string(\"the model has no method '\")",
-         VALUES, f"{BAD_CALLS}::test_bad_method_calls"),
-    _cpp("bad-arguments-are-forward-errors", "methods.cpp",
-         'fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ")',
-         'fail(TSRT_ERR_FORWARD, std::string("bad arguments for ")',
-         VALUES, f"{ANY}::test_bad_arguments"),
-    _cpp("io-status-named-not-found", "errors.cpp",
-         'case TSRT_ERR_IO: return "TSRT_ERR_IO";', 'case TSRT_ERR_IO: return "TSRT_ERR_NOT_FOUND";',
-         f"{ERRORS}::test_directories_are_not_models"),
+    _cpp(
+        "directory-is-not-found",
+        "model.cpp",
+        'fail(TSRT_ERR_IO, std::string("\'") + path + "\' is a directory',
+        'fail(TSRT_ERR_NOT_FOUND, std::string("\'") + path + "\' is a directory',
+        ABI,
+        f"{ERRORS}::test_directories_are_not_models",
+    ),
+    _cpp(
+        "size-limit-off-by-one",
+        "model.cpp",
+        "options->max_file_size && size > options->max_file_size",
+        "options->max_file_size && size >= options->max_file_size",
+        f"{ERRORS}::test_size_limit",
+    ),
+    _cpp(
+        "no-such-method-is-invalid-argument",
+        "methods.cpp",
+        'fail(TSRT_ERR_NO_SUCH_NAME,\n             std::string("the model has no method \'")',
+        'fail(TSRT_ERR_INVALID_ARGUMENT,\n             std::string("the model has no method \'")',
+        VALUES,
+        f"{BAD_CALLS}::test_bad_method_calls",
+    ),
+    _cpp(
+        "bad-arguments-are-forward-errors",
+        "methods.cpp",
+        'fail(TSRT_ERR_INVALID_ARGUMENT, std::string("bad arguments for ")',
+        'fail(TSRT_ERR_FORWARD, std::string("bad arguments for ")',
+        VALUES,
+        f"{ANY}::test_bad_arguments",
+    ),
+    _cpp(
+        "io-status-named-not-found",
+        "errors.cpp",
+        'case TSRT_ERR_IO: return "TSRT_ERR_IO";',
+        'case TSRT_ERR_IO: return "TSRT_ERR_NOT_FOUND";',
+        f"{ERRORS}::test_directories_are_not_models",
+    ),
     # --- out-parameters untouched on failure --------------------------------------------------
-    _cpp("get-int-writes-before-kind-check", "values.cpp",
-         '        if (!v.isInt()) wrong_kind(v, "int");\n        *out = v.toInt();',
-         '        *out = v.isInt() ? v.toInt() : 0;\n        if (!v.isInt()) wrong_kind(v, "int");',
-         VALUES),
-    _cpp("get-string-writes-before-kind-check", "values.cpp",
-         '        if (!v.isString()) wrong_kind(v, "str");',
-         '        *size = 0;\n        if (!v.isString()) wrong_kind(v, "str");',
-         VALUES),
-    _cpp("get-item-writes-before-range-check", "values.cpp",
-         '        if (!v.isTuple() && !v.isList()) wrong_kind(v, "a tuple or list");',
-         '        *out = nullptr;\n        if (!v.isTuple() && !v.isList()) wrong_kind(v, "a tuple or list");',
-         VALUES),
-    _cpp("dict-item-writes-before-kind-check", "values.cpp",
-         '        if (!v.isGenericDict()) wrong_kind(v, "a dict");',
-         '        *key = nullptr;\n        if (!v.isGenericDict()) wrong_kind(v, "a dict");',
-         VALUES),
-    _cpp("topk-writes-rows-first", "inference.cpp",
-         "        tsrt::softmax_topk_into(output, k, indices, probs, capacity);\n"
-         "        if (out_rows) *out_rows = output.size(0);",
-         "        if (out_rows) *out_rows = output.size(0);\n"
-         "        tsrt::softmax_topk_into(output, k, indices, probs, capacity);",
-         ABI),
-    _cpp("topk-capacity-off-by-one", "inference.cpp",
-         "if (needed > capacity)", "if (needed > capacity + 1)", ABI),
-    _cpp("run-tensor-writes-info-first", "methods.cpp",
-         '        require(out != nullptr && info != nullptr, "out or info is NULL");',
-         '        require(out != nullptr && info != nullptr, "out or info is NULL");\n'
-         "        *info = tsrt_tensor_info{TSRT_DTYPE_UNKNOWN, 0, nullptr, nullptr, 0};",
-         VALUES),
-    _cpp("load-clears-out-first", "model.cpp",
-         '        require(out != nullptr, "out is NULL");\n        c10::Device device = resolve_device(options);\n        check_model_path(path, options);',
-         '        require(out != nullptr, "out is NULL");\n        *out = nullptr;\n        c10::Device device = resolve_device(options);\n        check_model_path(path, options);',
-         ABI),
-    _cpp("run-method-clears-out-first", "methods.cpp",
-         '        require(out != nullptr, "out is NULL");\n        std::vector<c10::IValue> values;',
-         '        require(out != nullptr, "out is NULL");\n        *out = nullptr;\n        std::vector<c10::IValue> values;',
-         VALUES),
+    _cpp(
+        "get-int-writes-before-kind-check",
+        "values.cpp",
+        '        if (!v.isInt()) wrong_kind(v, "int");\n        *out = v.toInt();',
+        '        *out = v.isInt() ? v.toInt() : 0;\n        if (!v.isInt()) wrong_kind(v, "int");',
+        VALUES,
+    ),
+    _cpp(
+        "get-string-writes-before-kind-check",
+        "values.cpp",
+        '        if (!v.isString()) wrong_kind(v, "str");',
+        '        *size = 0;\n        if (!v.isString()) wrong_kind(v, "str");',
+        VALUES,
+    ),
+    _cpp(
+        "get-item-writes-before-range-check",
+        "values.cpp",
+        '        if (!v.isTuple() && !v.isList()) wrong_kind(v, "a tuple or list");',
+        '        *out = nullptr;\n        if (!v.isTuple() && !v.isList()) wrong_kind(v, "a tuple or list");',
+        VALUES,
+    ),
+    _cpp(
+        "dict-item-writes-before-kind-check",
+        "values.cpp",
+        '        if (!v.isGenericDict()) wrong_kind(v, "a dict");',
+        '        *key = nullptr;\n        if (!v.isGenericDict()) wrong_kind(v, "a dict");',
+        VALUES,
+    ),
+    _cpp(
+        "topk-writes-rows-first",
+        "inference.cpp",
+        "        tsrt::softmax_topk_into(output, k, indices, probs, capacity);\n"
+        "        if (out_rows) *out_rows = output.size(0);",
+        "        if (out_rows) *out_rows = output.size(0);\n"
+        "        tsrt::softmax_topk_into(output, k, indices, probs, capacity);",
+        ABI,
+    ),
+    _cpp(
+        "topk-capacity-off-by-one",
+        "inference.cpp",
+        "if (needed > capacity)",
+        "if (needed > capacity + 1)",
+        ABI,
+    ),
+    _cpp(
+        "run-tensor-writes-info-first",
+        "methods.cpp",
+        '        require(out != nullptr && info != nullptr, "out or info is NULL");',
+        '        require(out != nullptr && info != nullptr, "out or info is NULL");\n'
+        "        *info = tsrt_tensor_info{TSRT_DTYPE_UNKNOWN, 0, nullptr, nullptr, 0};",
+        VALUES,
+    ),
+    _cpp(
+        "load-clears-out-first",
+        "model.cpp",
+        '        require(out != nullptr, "out is NULL");\n        c10::Device device = resolve_device(options);\n        check_model_path(path, options);',
+        '        require(out != nullptr, "out is NULL");\n        *out = nullptr;\n        c10::Device device = resolve_device(options);\n        check_model_path(path, options);',
+        ABI,
+    ),
+    _cpp(
+        "run-method-clears-out-first",
+        "methods.cpp",
+        '        require(out != nullptr, "out is NULL");\n        std::vector<c10::IValue> values;',
+        '        require(out != nullptr, "out is NULL");\n        *out = nullptr;\n        std::vector<c10::IValue> values;',
+        VALUES,
+    ),
     # --- state: detection and the lock --------------------------------------------------------
-    Mutant("no-call-lock", "shim/src/methods.cpp", "    CallGuard serialise(model);\n", "",
-           [f"{ANY}::test_stateful_model_from_many_threads_equals_serial_calls"], repeat=10),
-    _cpp("setattr-is-not-state", "state_analysis.cpp",
-         "                return true;  // self.x = ...", "                break;  // self.x = ...",
-         VALUES, f"{ANY}::test_stateful_model_keeps_state_and_resets"),
-    _cpp("in-place-attribute-is-not-state", "state_analysis.cpp",
-         "if (aliases.hasWriters(node->output())) return true;",
-         "if (aliases.hasWriters(node->output())) break;",
-         f"{ANY}::test_state_changed_only_in_place_is_detected"),
-    _cpp("stateful-inputs-not-copied", "methods.cpp",
-         "    if (model.keeps_state)  // the model could keep a reference to caller memory",
-         "    if (false)  // the model could keep a reference to caller memory",
-         f"{ANY}::test_state_never_references_caller_memory"),
+    Mutant(
+        "no-call-lock",
+        "shim/src/methods.cpp",
+        "    CallGuard serialise(model);\n",
+        "",
+        [f"{ANY}::test_stateful_model_from_many_threads_equals_serial_calls"],
+        repeat=10,
+    ),
+    _cpp(
+        "setattr-is-not-state",
+        "state_analysis.cpp",
+        "                return true;  // self.x = ...",
+        "                break;  // self.x = ...",
+        VALUES,
+        f"{ANY}::test_stateful_model_keeps_state_and_resets",
+    ),
+    _cpp(
+        "in-place-attribute-is-not-state",
+        "state_analysis.cpp",
+        "if (aliases.hasWriters(node->output())) return true;",
+        "if (aliases.hasWriters(node->output())) break;",
+        f"{ANY}::test_state_changed_only_in_place_is_detected",
+    ),
+    _cpp(
+        "stateful-inputs-not-copied",
+        "methods.cpp",
+        "    if (model.keeps_state)  // the model could keep a reference to caller memory",
+        "    if (false)  // the model could keep a reference to caller memory",
+        f"{ANY}::test_state_never_references_caller_memory",
+    ),
     # --- fusion: kept only where it agrees ------------------------------------------------------
-    _cpp("agree-always-true", "optimise.cpp",
-         "    if (fused.size() != reference.size()) return false;",
-         "    return true;\n    if (fused.size() != reference.size()) return false;",
-         f"{FAST}::test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct"),
-    _cpp("agree-ignores-nan", "optimise.cpp",
-         "        if (!at::equal(at::isfinite(a64), at::isfinite(b64))) return false;\n", "",
-         f"{FAST}::test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct"),
-    _cpp("agree-tolerance-too-loose", "optimise.cpp",
-         "if (worst > 1e-4 * scale) return false;", "if (worst > 1e4 * scale) return false;",
-         f"{FAST}::test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct"),
-    _cpp("fuse-unfrozen-models", "optimise.cpp",
-         "bool try_fusion = model.frozen && fusion_wanted.load();",
-         "bool try_fusion = fusion_wanted.load();",
-         f"{FAST}::test_each_setting_turns_off"),
+    _cpp(
+        "agree-always-true",
+        "optimise.cpp",
+        "    if (fused.size() != reference.size()) return false;",
+        "    return true;\n    if (fused.size() != reference.size()) return false;",
+        f"{FAST}::test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct",
+    ),
+    _cpp(
+        "agree-ignores-nan",
+        "optimise.cpp",
+        "        if (!at::equal(at::isfinite(a64), at::isfinite(b64))) return false;\n",
+        "",
+        f"{FAST}::test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct",
+    ),
+    _cpp(
+        "agree-tolerance-too-loose",
+        "optimise.cpp",
+        "if (worst > 1e-4 * scale) return false;",
+        "if (worst > 1e4 * scale) return false;",
+        f"{FAST}::test_a_model_the_fuser_gets_wrong_stays_unfused_and_correct",
+    ),
+    _cpp(
+        "fuse-unfrozen-models",
+        "optimise.cpp",
+        "bool try_fusion = model.frozen && fusion_wanted.load();",
+        "bool try_fusion = fusion_wanted.load();",
+        f"{FAST}::test_each_setting_turns_off",
+    ),
     # --- validation of loaded tensors --------------------------------------------------------
-    _cpp("storage-claim-unchecked", "validate.cpp",
-         "    if (storage.nbytes() > behind)", "    if (false)",
-         f"{RELIABILITY}::test_storage_records_shorter_than_their_tensors_are_refused",
-         f"{RELIABILITY}::test_file_whose_forward_crashed_libtorch_is_refused_at_load"),
-    _cpp("tensor-extent-unchecked", "validate.cpp",
-         "    if (overflow || needed > available)", "    if (overflow)",
-         f"{RELIABILITY}::test_storage_records_shorter_than_their_tensors_are_refused",
-         f"{RELIABILITY}::test_file_whose_forward_crashed_libtorch_is_refused_at_load"),
-    _cpp("negative-size-unchecked", "tensor.cpp",
-         "        if (sizes[i] < 0)\n", "        if (false)\n", ABI, VALUES),
+    _cpp(
+        "storage-claim-unchecked",
+        "validate.cpp",
+        "    if (storage.nbytes() > behind)",
+        "    if (false)",
+        f"{RELIABILITY}::test_storage_records_shorter_than_their_tensors_are_refused",
+        f"{RELIABILITY}::test_file_whose_forward_crashed_libtorch_is_refused_at_load",
+    ),
+    _cpp(
+        "tensor-extent-unchecked",
+        "validate.cpp",
+        "    if (overflow || needed > available)",
+        "    if (overflow)",
+        f"{RELIABILITY}::test_storage_records_shorter_than_their_tensors_are_refused",
+        f"{RELIABILITY}::test_file_whose_forward_crashed_libtorch_is_refused_at_load",
+    ),
+    _cpp(
+        "negative-size-unchecked",
+        "tensor.cpp",
+        "        if (sizes[i] < 0)\n",
+        "        if (false)\n",
+        ABI,
+        VALUES,
+    ),
     # --- results never alias caller memory ----------------------------------------------------
-    _cpp("no-alias-copies", "values.cpp",
-         "    if (borrowed.empty()) return value;", "    return value;", VALUES,
-         f"{ANY}::test_results_never_reference_caller_memory"),
-    _cpp("fast-path-result-not-contiguous", "methods.cpp",
-         "                tensor = tensor.to(at::kCPU).contiguous();",
-         "                tensor = tensor.to(at::kCPU);",
-         VALUES, f"{ANY}::test_results_never_reference_caller_memory"),
+    _cpp(
+        "no-alias-copies",
+        "values.cpp",
+        "    if (borrowed.empty()) return value;",
+        "    return value;",
+        VALUES,
+        f"{ANY}::test_results_never_reference_caller_memory",
+    ),
+    _cpp(
+        "fast-path-result-not-contiguous",
+        "methods.cpp",
+        "                tensor = tensor.to(at::kCPU).contiguous();",
+        "                tensor = tensor.to(at::kCPU);",
+        VALUES,
+        f"{ANY}::test_results_never_reference_caller_memory",
+    ),
     # --- close and calls in flight ------------------------------------------------------------
-    _cpp("calls-after-close-run", "model.cpp",
-         "    if (model_.closed.load()) {\n        leave(model_);",
-         "    if (false) {\n        leave(model_);",
-         ABI, VALUES, f"{BAD_CALLS}::test_every_call_on_a_closed_model_raises"),
-    _cpp("close-does-not-wait", "model.cpp",
-         "        model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });\n", "",
-         f"{BAD_CALLS}::test_close_while_other_threads_run"),
-    _cpp("leave-never-wakes-close", "model.cpp",
-         "    if (--model.in_flight == 0 && model.closed.load()) {",
-         "    if (--model.in_flight == 0 && false) {",
-         f"{BAD_CALLS}::test_close_while_other_threads_run"),
+    _cpp(
+        "calls-after-close-run",
+        "model.cpp",
+        "    if (model_.closed.load()) {\n        leave(model_);",
+        "    if (false) {\n        leave(model_);",
+        ABI,
+        VALUES,
+        f"{BAD_CALLS}::test_every_call_on_a_closed_model_raises",
+    ),
+    _cpp(
+        "close-does-not-wait",
+        "model.cpp",
+        "        model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });\n",
+        "",
+        f"{BAD_CALLS}::test_close_while_other_threads_run",
+    ),
+    _cpp(
+        "leave-never-wakes-close",
+        "model.cpp",
+        "    if (--model.in_flight == 0 && model.closed.load()) {",
+        "    if (--model.in_flight == 0 && false) {",
+        f"{BAD_CALLS}::test_close_while_other_threads_run",
+    ),
     # --- threads ---------------------------------------------------------------------------
-    _cpp("thread-budget-not-shared", "optimise.cpp",
-         "set_this_threads_budget(std::max(1, intra_threads() / concurrent));",
-         "set_this_threads_budget(intra_threads());",
-         f"{RELIABILITY}::test_many_threads_get_the_answers_of_serial_calls"),
+    _cpp(
+        "thread-budget-not-shared",
+        "optimise.cpp",
+        "set_this_threads_budget(std::max(1, intra_threads() / concurrent));",
+        "set_this_threads_budget(intra_threads());",
+        f"{RELIABILITY}::test_many_threads_get_the_answers_of_serial_calls",
+    ),
     # --- resources -------------------------------------------------------------------------
-    _cpp("leak-per-call", "methods.cpp",
-         "    InFlight registered(model);\n",
-         "    InFlight registered(model);\n    (void)new char[2900];\n",
-         f"{RELIABILITY}::test_memory_stays_flat_over_calls_and_loads"),
-
+    _cpp(
+        "leak-per-call",
+        "methods.cpp",
+        "    InFlight registered(model);\n",
+        "    InFlight registered(model);\n    (void)new char[2900];\n",
+        f"{RELIABILITY}::test_memory_stays_flat_over_calls_and_loads",
+    ),
     # --- pyfront: one exception class per status ------------------------------------------
-    _py("py-io-is-not-found", "errors.py",
-        ""TSRT_ERR_IO": ModelLoadError,", ""TSRT_ERR_IO": ModelNotFoundError,", ERRORS),
-    _py("py-no-out-of-memory", "errors.py", "    "TSRT_ERR_OUT_OF_MEMORY": OutOfMemoryError,\n",
-        "", ERRORS),
-    _py("py-no-internal", "errors.py", "    "TSRT_ERR_INTERNAL": InternalError,\n", "", ERRORS),
-    _py("py-no-buffer-too-small", "errors.py",
-        "    "TSRT_ERR_BUFFER_TOO_SMALL": BufferTooSmallError,\n", "", ERRORS),
-    _py("py-too-large-is-invalid-argument", "errors.py",
-        ""TSRT_ERR_TOO_LARGE": ModelLoadError,", ""TSRT_ERR_TOO_LARGE": InvalidArgumentError,",
-        ERRORS),
-    _py("py-closed-is-inference-error", "errors.py",
-        ""TSRT_ERR_CLOSED": ModelClosedError,", ""TSRT_ERR_CLOSED": InferenceError,",
-        ERRORS, BAD_CALLS),
-    _py("py-no-filename", "errors.py", "    if filename is not None and isinstance(error, OSError):",
-        "    if False:", f"{ERRORS}::test_missing_file"),
+    _py(
+        "py-io-is-not-found",
+        "errors.py",
+        '"TSRT_ERR_IO": ModelLoadError,',
+        '"TSRT_ERR_IO": ModelNotFoundError,',
+        ERRORS,
+    ),
+    _py(
+        "py-no-out-of-memory",
+        "errors.py",
+        '    "TSRT_ERR_OUT_OF_MEMORY": OutOfMemoryError,\n',
+        "",
+        ERRORS,
+    ),
+    _py("py-no-internal", "errors.py", '    "TSRT_ERR_INTERNAL": InternalError,\n', "", ERRORS),
+    _py(
+        "py-no-buffer-too-small",
+        "errors.py",
+        '    "TSRT_ERR_BUFFER_TOO_SMALL": BufferTooSmallError,\n',
+        "",
+        ERRORS,
+    ),
+    _py(
+        "py-too-large-is-invalid-argument",
+        "errors.py",
+        '"TSRT_ERR_TOO_LARGE": ModelLoadError,',
+        '"TSRT_ERR_TOO_LARGE": InvalidArgumentError,',
+        ERRORS,
+    ),
+    _py(
+        "py-closed-is-inference-error",
+        "errors.py",
+        '"TSRT_ERR_CLOSED": ModelClosedError,',
+        '"TSRT_ERR_CLOSED": InferenceError,',
+        ERRORS,
+        BAD_CALLS,
+    ),
+    _py(
+        "py-no-filename",
+        "errors.py",
+        "    if filename is not None and isinstance(error, OSError):",
+        "    if False:",
+        f"{ERRORS}::test_missing_file",
+    ),
     # --- pyfront: calls -----------------------------------------------------------------------
-    _py("py-bool-k-accepted", "_shared.py",
+    _py(
+        "py-bool-k-accepted",
+        "_shared.py",
         "if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:",
-        "if not isinstance(k, (int, np.integer)) or k < 1:", f"{BAD_CALLS}::test_bad_k"),
-    _py("py-no-resize-for-more-rows", "model.py",
-        "        if status == "TSRT_ERR_BUFFER_TOO_SMALL":", "        if False:",
-        "tests/test_outputs.py::test_topk_when_the_model_returns_more_rows_than_it_got"),
-    _py("py-read-only-lent", "_bindings/values.py", "            flags = C.TSRT_TENSOR_COPY",
+        "if not isinstance(k, (int, np.integer)) or k < 1:",
+        f"{BAD_CALLS}::test_bad_k",
+    ),
+    _py(
+        "py-topk-sized-by-input",
+        "_bindings/model.py",
+        "rows = library.tsrt_tensor_shape(logits)[0] if dims == 2 else 0",
+        "rows = array.shape[0] if dims == 2 else 0",
+        "tests/test_outputs.py::test_topk_when_the_model_returns_more_rows_than_it_got",
+    ),
+    _py(
+        "py-read-only-lent",
+        "_bindings/values.py",
+        "            flags = C.TSRT_TENSOR_COPY",
         "            flags = C.TSRT_TENSOR_BORROW",
-        f"{ANY}::test_in_place_models_and_read_only_inputs"),
-    _py("py-read-only-on-fast-path", "_bindings/values.py", "    if flags.c_contiguous and flags.writeable:",
-        "    if flags.c_contiguous:", f"{ANY}::test_in_place_models_and_read_only_inputs"),
-    _py("py-bfloat16-widened-wrong", "_bindings/tensors.py", "(raw.astype(np.uint32) << 16)",
-        "(raw.astype(np.uint32) << 15)", f"{ANY}::test_bfloat16_out",
-        "tests/test_outputs.py::test_each_output_dtype"),
-    _py("py-infer-never-reloads", "infer.py",
+        f"{ANY}::test_in_place_models_and_read_only_inputs",
+    ),
+    _py(
+        "py-read-only-on-fast-path",
+        "_bindings/values.py",
+        "    if flags.c_contiguous and flags.writeable:",
+        "    if flags.c_contiguous:",
+        f"{ANY}::test_in_place_models_and_read_only_inputs",
+    ),
+    _py(
+        "py-bfloat16-widened-wrong",
+        "_bindings/tensors.py",
+        "(raw.astype(np.uint32) << 16)",
+        "(raw.astype(np.uint32) << 15)",
+        f"{ANY}::test_bfloat16_out",
+        "tests/test_outputs.py::test_each_output_dtype",
+    ),
+    _py(
+        "py-infer-never-reloads",
+        "infer.py",
         "return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)",
         "return (info.st_dev,)",
-        "tests/test_parity.py::test_infer_caches_the_model_and_reloads_a_changed_file"),
-    _py("py-16-bit-png-scaled-wrong", "preprocess.py",
+        "tests/test_parity.py::test_infer_caches_the_model_and_reloads_a_changed_file",
+    ),
+    _py(
+        "py-16-bit-png-scaled-wrong",
+        "preprocess.py",
         "(np.asarray(image, dtype=np.uint16) >> 8)",
         "(np.asarray(image, dtype=np.uint16) // 257)",
-        "tests/test_classify.py::test_preprocessing_equals_torchvision"),
-    _py("py-crop-truncated", "preprocess.py", "top = int(round((size[1] - crop_h) / 2.0))",
+        "tests/test_classify.py::test_preprocessing_equals_torchvision",
+    ),
+    _py(
+        "py-crop-truncated",
+        "preprocess.py",
+        "top = int(round((size[1] - crop_h) / 2.0))",
         "top = int((size[1] - crop_h) / 2.0)",
-        "tests/test_classify.py::test_preprocessing_equals_torchvision"),
+        "tests/test_classify.py::test_preprocessing_equals_torchvision",
+    ),
 ]
-
 
 
 def log(message: str) -> None:
@@ -248,8 +428,12 @@ def log(message: str) -> None:
 
 def copy_repository(destination: Path) -> None:
     """The files of the working tree that git tracks or would track (edits included)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=ROOT, capture_output=True, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     for name in listed.stdout.decode().split("\0"):
         source = ROOT / name
         if name and source.is_file():
@@ -279,9 +463,19 @@ def build(repo: Path, targets=None) -> subprocess.CompletedProcess:
 
 
 def configure(repo: Path) -> None:
-    subprocess.run(["cmake", "-S", str(repo / "shim"), "-B", str(repo / "build"),
-                    "-DCMAKE_BUILD_TYPE=Release", f"-DTSRT_TORCH_ROOT={torch_root()}"],
-                   capture_output=True, check=True)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(repo / "shim"),
+            "-B",
+            str(repo / "build"),
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DTSRT_TORCH_ROOT={torch_root()}",
+        ],
+        capture_output=True,
+        check=True,
+    )
 
 
 MAKE_MODELS = """
@@ -309,22 +503,34 @@ def run_tests(repo: Path, tests: list, timeout: float) -> tuple:
     if ABI in tests:
         commands.append([str(repo / "build/tsrt-abi-test"), str(models / "resnet18.pt")])
     if VALUES in tests:
-        commands.append([str(repo / "build/tsrt-values-test"), str(models / "mixed.pt"),
-                         str(models / "counter.pt"), str(models / "aliases.pt")])
+        commands.append(
+            [
+                str(repo / "build/tsrt-values-test"),
+                str(models / "mixed.pt"),
+                str(models / "counter.pt"),
+                str(models / "aliases.pt"),
+            ]
+        )
     if pytest_ids:
-        commands.append([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                         *pytest_ids])
+        commands.append(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_ids]
+        )
     for command in commands:
         try:
-            result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True,
-                                    timeout=timeout)
+            result = subprocess.run(
+                command, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
             return False, f"{Path(command[0]).name}: timed out after {timeout:.0f} s"
         if result.returncode != 0:
-            lines = [line for line in result.stdout.splitlines()
-                     if line.startswith(("FAILED", "ERROR"))]
-            return False, f"{Path(command[-1] if 'pytest' in command else command[0]).name}: " \
-                          f"{(lines or [f'exit {result.returncode}'])[0][:150]}"
+            lines = [
+                line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))
+            ]
+            return (
+                False,
+                f"{Path(command[-1] if 'pytest' in command else command[0]).name}: "
+                f"{(lines or [f'exit {result.returncode}'])[0][:150]}",
+            )
     return True, ""
 
 
@@ -344,14 +550,17 @@ def apply(repo: Path, mutant: Mutant) -> str:
     text = path.read_text()
     count = text.count(mutant.original) if mutant.original else 0
     if count != 1:
-        raise SystemExit(f"mutant {mutant.name}: the original text occurs {count} times in "
-                         f"{mutant.file}; update the mutant list")
+        raise SystemExit(
+            f"mutant {mutant.name}: the original text occurs {count} times in "
+            f"{mutant.file}; update the mutant list"
+        )
     path.write_text(text.replace(mutant.original, mutant.replacement))
     return text
 
 
-def run_mutants(repo: Path, mutants: list, results: Results, rebuild: bool,
-                timeout: float, repeat: int) -> None:
+def run_mutants(
+    repo: Path, mutants: list, results: Results, rebuild: bool, timeout: float, repeat: int
+) -> None:
     for mutant in mutants:
         started = time.monotonic()
         path = repo / mutant.file
@@ -360,8 +569,9 @@ def run_mutants(repo: Path, mutants: list, results: Results, rebuild: bool,
             if rebuild:
                 built = build(repo, ["tsrt", "tsrt-abi-test", "tsrt-values-test"])
                 if built.returncode != 0:
-                    results.record(mutant, "invalid", "does not compile",
-                                   time.monotonic() - started)
+                    results.record(
+                        mutant, "invalid", "does not compile", time.monotonic() - started
+                    )
                     continue
             kills, detail = 0, ""
             runs = max(repeat, mutant.repeat)
@@ -390,8 +600,13 @@ def prepare(repo: Path, build_from_scratch: bool) -> None:
         shutil.copytree(ROOT / "pyfront" / "lib", repo / "pyfront" / "lib")
         shutil.copytree(ROOT / "pyfront" / "include", repo / "pyfront" / "include")
     env = dict(os.environ, PYTHONPATH=str(repo))
-    subprocess.run([sys.executable, "-c", MAKE_MODELS, str(repo / "mutation-models")],
-                   cwd=repo, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", MAKE_MODELS, str(repo / "mutation-models")],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -403,8 +618,13 @@ def main(argv=None) -> int:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per test command")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
-    parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="run each mutant's tests N times; killed only if all N fail")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each mutant's tests N times; killed only if all N fail",
+    )
     args = parser.parse_args(argv)
 
     mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
@@ -431,12 +651,20 @@ def main(argv=None) -> int:
         if cpp:
             prepare(workdir / "cpp", build_from_scratch=True)
             log(f"built the copy for C++ mutants ({time.monotonic() - started:.0f} s)")
-            workers.append(threading.Thread(target=run_mutants, args=(
-                workdir / "cpp", cpp, results, True, args.timeout, args.repeat)))
+            workers.append(
+                threading.Thread(
+                    target=run_mutants,
+                    args=(workdir / "cpp", cpp, results, True, args.timeout, args.repeat),
+                )
+            )
         if python:
             prepare(workdir / "python", build_from_scratch=False)
-            workers.append(threading.Thread(target=run_mutants, args=(
-                workdir / "python", python, results, False, args.timeout, args.repeat)))
+            workers.append(
+                threading.Thread(
+                    target=run_mutants,
+                    args=(workdir / "python", python, results, False, args.timeout, args.repeat),
+                )
+            )
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -452,9 +680,11 @@ def main(argv=None) -> int:
     flaky = sorted(n for n, (o, _, _) in outcomes.items() if o == "flaky")
     survived += flaky  # a fault caught only sometimes is not caught
     scored = len(killed) + len(survived)
-    log(f"\nmutation score: {len(killed)}/{scored} killed "
+    log(
+        f"\nmutation score: {len(killed)}/{scored} killed "
         f"({100 * len(killed) / max(scored, 1):.0f}%), {len(invalid)} invalid, "
-        f"{time.monotonic() - started:.0f} s")
+        f"{time.monotonic() - started:.0f} s"
+    )
     for name in survived:
         log(f"  survived: {name}{' (killed in some runs only)' if name in flaky else ''}")
     for name in invalid:

@@ -3,6 +3,7 @@
 Usage: reference_topk.py MODEL INPUT.npy K  ->  prints JSON {"indices", "probs", "logits"}.
 Runs in its own process so that callers can stay free of torch.
 """
+
 import json
 import sys
 
@@ -16,8 +17,10 @@ def main(model_path: str, input_path: str, k: str) -> int:
     with torch.inference_mode():
         logits = model(batch)
         top = torch.softmax(logits, 1).topk(int(k), 1)
-    json.dump({"indices": top.indices.tolist(), "probs": top.values.tolist(),
-               "logits": logits.tolist()}, sys.stdout)
+    json.dump(
+        {"indices": top.indices.tolist(), "probs": top.values.tolist(), "logits": logits.tolist()},
+        sys.stdout,
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: models exported for the tests, and their torch.jit.load references."""
+
 from __future__ import annotations
 
 import sys
@@ -52,6 +53,7 @@ def reference_topk(module, batch: np.ndarray, k: int):
 def images():
     def make(*shape, seed=0):
         return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
     return make
 
 
@@ -61,8 +63,9 @@ def raises_exactly(cls, match=None):
     a fault that raises a relative of it (a ModelNotFoundError for a directory) must fail."""
     with pytest.raises(cls, match=match) as caught:
         yield caught
-    assert type(caught.value) is cls, \
+    assert type(caught.value) is cls, (
         f"{type(caught.value).__name__} raised where {cls.__name__} was expected: {caught.value}"
+    )
 
 
 def join_all(threads, timeout: float = 120.0):

@@ -1,5 +1,6 @@
 """Any TorchScript model through pyfront: every input and output kind, named methods, state,
 introspection; each result compared with torch.jit.load in Python on the same file."""
+
 from __future__ import annotations
 
 import threading
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import pyfront
+
 import zoo
 from conftest import join_all
 
@@ -83,8 +85,17 @@ def test_lists_dicts_tuples_and_optional(tmp_path):
     call_both(path, "forward", [], {}, pair, None)  # empty containers get the schema's types
 
 
-DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8,
-          np.bool_]
+DTYPES = [
+    np.float32,
+    np.float64,
+    np.float16,
+    np.int64,
+    np.int32,
+    np.int16,
+    np.int8,
+    np.uint8,
+    np.bool_,
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -245,8 +256,11 @@ def test_in_place_models_and_read_only_inputs(tmp_path):
 
 
 def test_extra_files(tmp_path):
-    files = {"config.json": b'{"a": 1}', "labels.txt": "chat\nchien\n".encode(),
-             "blob.bin": bytes(range(256))}
+    files = {
+        "config.json": b'{"a": 1}',
+        "labels.txt": b"chat\nchien\n",
+        "blob.bin": bytes(range(256)),
+    }
     path = zoo.save(zoo.DoubleIt(), tmp_path / "extra.pt", extra_files=files)
     assert pyfront.Model(path).extra_files == files
     assert pyfront.Model(path.read_bytes()).extra_files == files
@@ -258,15 +272,18 @@ def test_export_metadata_is_readable(resnet18_path):
     assert meta["model"] == "resnet18" and len(meta["labels"]) == 1000
 
 
-@pytest.mark.parametrize("args, match", [
-    ((), "expected|argument"),                                    # too few
-    ((np.zeros(2, np.float32), 1, 2), "argument"),                # too many
-    (("text",), "Tensor"),                                        # wrong type
-    (({1, 2},), "set cannot be passed"),                          # unsupported object
-    ((b"bytes",), "bytes cannot be passed"),
-    ((np.zeros(2, np.complex64),), "complex64"),                  # unsupported dtype
-    ((2 ** 70,), "64 bits"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((), "expected|argument"),  # too few
+        ((np.zeros(2, np.float32), 1, 2), "argument"),  # too many
+        (("text",), "Tensor"),  # wrong type
+        (({1, 2},), "set cannot be passed"),  # unsupported object
+        ((b"bytes",), "bytes cannot be passed"),
+        ((np.zeros(2, np.complex64),), "complex64"),  # unsupported dtype
+        ((2**70,), "64 bits"),
+    ],
+)
 def test_bad_arguments(tmp_path, args, match):
     path = zoo.save(zoo.DoubleIt(), tmp_path / "double.pt")
     model = pyfront.Model(path)

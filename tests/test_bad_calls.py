@@ -1,5 +1,6 @@
 """Every bad call on a loaded model has a defined result: the right answer or a clean error of
 exactly one class that names the problem, and the model keeps working; never a crash or a hang."""
+
 from __future__ import annotations
 
 import threading
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import pyfront
+
 import zoo
 from conftest import join_all, raises_exactly, reference_topk
 
@@ -42,17 +44,22 @@ def test_nan_and_inf_inputs_match_torch(small, special):
     np.testing.assert_array_equal(ours.indices[finite_rows], ref_indices[finite_rows])
 
 
-@pytest.mark.parametrize("which, shape, dtype, detail", [
-    ("resnet18", (1, 3, 224), np.float32, "[1, 3, 224]"),        # wrong rank
-    ("resnet18", (1, 4, 224, 224), np.float32, "3 channels"),    # wrong channel count
-    ("resnet18", (2,), np.float32, "[2]"),
-    ("small", (1, 3, 12, 12), np.int64, "Long[1, 3, 12, 12]"),   # a dtype the model rejects
-    ("small", (1, 3, 12, 12), np.float64, "Double[1, 3, 12, 12]"),
-    ("small", (12, 12), np.float32, "Float[12, 12]"),            # a rank the model rejects
-    ("small", (1, 3, 2, 2), np.float32, "Float[1, 3, 2, 2]"),    # too small for the kernel
-], ids=["rank", "channels", "vector", "int64", "float64", "2-d", "too-small"])
-def test_inputs_the_model_rejects_then_it_recovers(request, small, images, which, shape, dtype,
-                                                   detail):
+@pytest.mark.parametrize(
+    "which, shape, dtype, detail",
+    [
+        ("resnet18", (1, 3, 224), np.float32, "[1, 3, 224]"),  # wrong rank
+        ("resnet18", (1, 4, 224, 224), np.float32, "3 channels"),  # wrong channel count
+        ("resnet18", (2,), np.float32, "[2]"),
+        ("small", (1, 3, 12, 12), np.int64, "Long[1, 3, 12, 12]"),  # a dtype the model rejects
+        ("small", (1, 3, 12, 12), np.float64, "Double[1, 3, 12, 12]"),
+        ("small", (12, 12), np.float32, "Float[12, 12]"),  # a rank the model rejects
+        ("small", (1, 3, 2, 2), np.float32, "Float[1, 3, 2, 2]"),  # too small for the kernel
+    ],
+    ids=["rank", "channels", "vector", "int64", "float64", "2-d", "too-small"],
+)
+def test_inputs_the_model_rejects_then_it_recovers(
+    request, small, images, which, shape, dtype, detail
+):
     path = request.getfixturevalue("resnet18_path") if which == "resnet18" else small[0]
     good = images(1, 3, 224, 224) if which == "resnet18" else images(1, 3, 12, 12)
     model = pyfront.Model(path)
@@ -115,11 +122,19 @@ def test_every_call_on_a_closed_model_raises(small):
     extra = model.extra_files
     model.close()
     assert model.closed and "closed" in repr(model)
-    calls = [lambda: model.forward(x), lambda: model.run_method("forward", x),
-             lambda: model.forward(x.astype(np.float64)), lambda: model.topk(x),
-             lambda: pyfront.infer(model, x), model.method_names, lambda: model.schema(),
-             lambda: model.parameter_count, lambda: model.keeps_state,
-             lambda: model.frozen, lambda: model.fused]
+    calls = [
+        lambda: model.forward(x),
+        lambda: model.run_method("forward", x),
+        lambda: model.forward(x.astype(np.float64)),
+        lambda: model.topk(x),
+        lambda: pyfront.infer(model, x),
+        model.method_names,
+        lambda: model.schema(),
+        lambda: model.parameter_count,
+        lambda: model.keeps_state,
+        lambda: model.frozen,
+        lambda: model.fused,
+    ]
     for call in calls:
         with raises_exactly(pyfront.ModelClosedError):
             call()
@@ -142,8 +157,9 @@ def test_two_threads_failing_at_once_each_get_their_own_message(small):
                 model.forward(np.zeros(shapes[name], np.float32))
                 wrong.append((name, "no error"))
             except pyfront.InferenceError as error:
-                if str(list(shapes[name])).replace(" ", "") not in \
-                        str(error).splitlines()[0].replace(" ", ""):
+                if str(list(shapes[name])).replace(" ", "") not in str(error).splitlines()[
+                    0
+                ].replace(" ", ""):
                     wrong.append((name, str(error)[:200]))
 
     threads = [threading.Thread(target=fail_repeatedly, args=(n,)) for n in shapes]

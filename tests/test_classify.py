@@ -1,5 +1,6 @@
 """Classifying image files end to end: preprocessing identical to torchvision's, top-k equal to
 torch.jit.load on torchvision's preprocessing, and the pyfront classify / info commands."""
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,12 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.models import ResNet18_Weights
 from torchvision.transforms.v2.functional import to_dtype, to_pil_image
 
-import export
 import pyfront
-import zoo
 from pyfront.classify import classify
 from pyfront.preprocess import Preprocessing, open_rgb, preprocess
+
+import export
+import zoo
 
 PYFRONT = os.path.join(os.path.dirname(sys.executable), "pyfront")
 TRANSFORMS = ResNet18_Weights.IMAGENET1K_V1.transforms()
@@ -93,8 +95,7 @@ def test_16_bit_images_are_scaled_where_convert_rgb_clips(image_files):
     assert np.abs(preprocess(open_rgb(deep)) - pipeline).max() > 1.0
 
 
-def test_top_k_equals_torch_on_torchvision_preprocessing(image_files, resnet18_path,
-                                                         resnet18_ref):
+def test_top_k_equals_torch_on_torchvision_preprocessing(image_files, resnet18_path, resnet18_ref):
     model = pyfront.Model(resnet18_path)
     results = list(classify([p for p, _ in image_files], model, k=5, batch_size=3))
     batch = torch.stack([TRANSFORMS(rgb) for _, rgb in image_files])
@@ -109,8 +110,7 @@ def test_top_k_equals_torch_on_torchvision_preprocessing(image_files, resnet18_p
 
 
 def run(*args):
-    return subprocess.run([PYFRONT, *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([PYFRONT, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def test_classify_command_json_and_unreadable_files(image_files, resnet18_path, tmp_path):
@@ -126,15 +126,24 @@ def test_classify_command_json_and_unreadable_files(image_files, resnet18_path, 
     for entry in (entries[0], entries[2]):
         assert len(entry["top"]) == 3 and set(entry["top"][0]) == {"index", "label", "prob"}
     expected = list(classify([paths[0]], pyfront.Model(resnet18_path), k=3))[0]
-    assert [(e["index"], e["label"]) for e in entries[0]["top"]] == \
-        [(e["index"], e["label"]) for e in expected["top"]]
-    np.testing.assert_allclose([e["prob"] for e in entries[0]["top"]],
-                               [e["prob"] for e in expected["top"]], atol=1e-6)
+    assert [(e["index"], e["label"]) for e in entries[0]["top"]] == [
+        (e["index"], e["label"]) for e in expected["top"]
+    ]
+    np.testing.assert_allclose(
+        [e["prob"] for e in entries[0]["top"]], [e["prob"] for e in expected["top"]], atol=1e-6
+    )
 
 
 def test_classify_command_table_and_progress(image_files, resnet18_path):
-    result = run("classify", *[p for p, _ in image_files], "--model", resnet18_path,
-                 "--batch-size", "2", "--progress")
+    result = run(
+        "classify",
+        *[p for p, _ in image_files],
+        "--model",
+        resnet18_path,
+        "--batch-size",
+        "2",
+        "--progress",
+    )
     assert result.returncode == 0, result.stderr
     assert f"{len(image_files)}/{len(image_files)} images" in result.stderr
     lines = result.stdout.splitlines()

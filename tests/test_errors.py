@@ -1,5 +1,6 @@
 """Loading fails cleanly: every status code has its one exception class, and each bad file,
 path or option gets that class (never a relative of it) with a message that names the problem."""
+
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ import torch
 
 import pyfront
 from pyfront._bindings import check
+
 import zoo
 from conftest import ROOT, raises_exactly
 
@@ -51,8 +53,9 @@ PYTHON_BASES = {
 
 def header_statuses() -> dict:
     enum = re.search(r"typedef enum tsrt_status \{(.*?)\} tsrt_status;", HEADER.read_text(), re.S)
-    return {name: int(value) for name, value in
-            re.findall(r"(TSRT_\w+)\s*=\s*(-?\d+)", enum.group(1))}
+    return {
+        name: int(value) for name, value in re.findall(r"(TSRT_\w+)\s*=\s*(-?\d+)", enum.group(1))
+    }
 
 
 def test_every_status_code_raises_its_own_exception_class():
@@ -103,19 +106,29 @@ def test_special_files_are_not_models(tmp_path):
             except pyfront.PyfrontError as error:
                 print(type(error).__name__, error.status, str(error).splitlines()[0])
     """)
-    result = subprocess.run([sys.executable, "-c", code, str(fifo), "/dev/null"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(fifo), "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert lines == [f"ModelLoadError TSRT_ERR_IO '{fifo}' is not a regular file",
-                     "ModelLoadError TSRT_ERR_IO '/dev/null' is not a regular file"]
+    assert lines == [
+        f"ModelLoadError TSRT_ERR_IO '{fifo}' is not a regular file",
+        "ModelLoadError TSRT_ERR_IO '/dev/null' is not a regular file",
+    ]
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"", "empty"),
-    (b"def forward(x): return x\n", "as a TorchScript module"),
-    (None, "as a TorchScript module"),  # a truncated real model
-], ids=["empty", "text", "truncated"])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty"),
+        (b"def forward(x): return x\n", "as a TorchScript module"),
+        (None, "as a TorchScript module"),  # a truncated real model
+    ],
+    ids=["empty", "text", "truncated"],
+)
 def test_files_that_are_not_torchscript(tmp_path, resnet18_path, content, reason):
     path = tmp_path / "bad.pt"
     path.write_bytes(content if content is not None else resnet18_path.read_bytes()[:100_000])

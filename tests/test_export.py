@@ -1,4 +1,5 @@
 """scripts/export.py: the recipe's export, its sanity check, weights and metadata."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,9 @@ import pytest
 import torch
 import torchvision
 
-import export
 import pyfront
+
+import export
 import zoo
 from conftest import ROOT
 
@@ -25,9 +27,22 @@ def test_command_line_export_with_local_weights(tmp_path):
     torch.save(trained.state_dict(), weights)
     output = tmp_path / "out" / "r18.pt"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "export.py"), "--model", "resnet18",
-         "--weights", str(weights), "--output", str(output), "--seed", "4"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "export.py"),
+            "--model",
+            "resnet18",
+            "--weights",
+            str(weights),
+            "--output",
+            str(output),
+            "--seed",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "eager top-5:" in result.stdout and "scripted top-5:" in result.stdout
     assert "random init" not in result.stderr  # it used the weights it was given
@@ -68,17 +83,22 @@ def test_sanity_check_rejects_a_scripted_model_that_disagrees():
 
 # -- the usual mistakes with --weights: one message each, no traceback, no file written -------
 
+
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     resnet = torchvision.models.resnet18(weights=None)
-    torch.save(torchvision.models.mobilenet_v3_small(weights=None).state_dict(),
-               folder / "mobilenet.pth")
-    torch.save(torchvision.models.resnet18(weights=None, num_classes=10).state_dict(),
-               folder / "ten_classes.pth")
-    torch.save({f"module.{k}": v for k, v in resnet.state_dict().items()},
-               folder / "data_parallel.pth")
+    torch.save(
+        torchvision.models.mobilenet_v3_small(weights=None).state_dict(), folder / "mobilenet.pth"
+    )
+    torch.save(
+        torchvision.models.resnet18(weights=None, num_classes=10).state_dict(),
+        folder / "ten_classes.pth",
+    )
+    torch.save(
+        {f"module.{k}": v for k, v in resnet.state_dict().items()}, folder / "data_parallel.pth"
+    )
     torch.save(resnet, folder / "whole_model.pth")
     torch.save({"model": resnet.state_dict(), "epoch": 7}, folder / "checkpoint.pth")
     torch.save([1, 2, 3], folder / "list.pth")
@@ -86,21 +106,49 @@ def weight_files(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("name, words", [
-    ("missing.pth", ["no weights file", "torch.save(model.state_dict(), PATH)",
-                     "without --weights"]),
-    ("mobilenet.pth", ["do not fit resnet18", "122 of resnet18's 122 tensors are not in it",
-                       "features.0.0.weight", "Pass the --model these weights were trained for"]),
-    ("ten_classes.pth", ["do not fit resnet18", "fc.weight: [10, 512] in the file, [1000, 512]",
-                         "another number of classes"]),
-    ("data_parallel.pth", ["start with 'module.'", "model.module.state_dict()"]),
-    ("whole_model.pth", ["holds more than tensors", "torch.save(model)",
-                         ".state_dict(), 'weights.pth')"]),
-    ("checkpoint.pth", ["training checkpoint", "its entry 'model' holds one",
-                        "torch.load('", "['model'], 'weights.pth')"]),
-    ("list.pth", ["holds a list, not a state_dict"]),
-    ("notes.txt", ["not a file written by torch.save"]),
-], ids=lambda value: value if isinstance(value, str) else None)
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        (
+            "missing.pth",
+            ["no weights file", "torch.save(model.state_dict(), PATH)", "without --weights"],
+        ),
+        (
+            "mobilenet.pth",
+            [
+                "do not fit resnet18",
+                "122 of resnet18's 122 tensors are not in it",
+                "features.0.0.weight",
+                "Pass the --model these weights were trained for",
+            ],
+        ),
+        (
+            "ten_classes.pth",
+            [
+                "do not fit resnet18",
+                "fc.weight: [10, 512] in the file, [1000, 512]",
+                "another number of classes",
+            ],
+        ),
+        ("data_parallel.pth", ["start with 'module.'", "model.module.state_dict()"]),
+        (
+            "whole_model.pth",
+            ["holds more than tensors", "torch.save(model)", ".state_dict(), 'weights.pth')"],
+        ),
+        (
+            "checkpoint.pth",
+            [
+                "training checkpoint",
+                "its entry 'model' holds one",
+                "torch.load('",
+                "['model'], 'weights.pth')",
+            ],
+        ),
+        ("list.pth", ["holds a list, not a state_dict"]),
+        ("notes.txt", ["not a file written by torch.save"]),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
 def test_weights_that_do_not_fit_get_one_message(weight_files, tmp_path, name, words):
     output = tmp_path / "out.pt"
     with pytest.raises(export.ExportError) as caught:
@@ -120,15 +168,25 @@ def test_a_torchscript_file_as_weights(resnet18_path):
 
 @pytest.mark.parametrize("command", ["script", "cli"])
 def test_the_commands_print_one_line_and_exit_1(weight_files, tmp_path, command):
-    argv = ["--model", "resnet18", "--weights", str(weight_files / "mobilenet.pth"),
-            "--output", str(tmp_path / "out.pt")]
-    program = ([sys.executable, str(ROOT / "scripts" / "export.py")] if command == "script"
-               else [sys.executable, "-m", "pyfront", "export"])
+    argv = [
+        "--model",
+        "resnet18",
+        "--weights",
+        str(weight_files / "mobilenet.pth"),
+        "--output",
+        str(tmp_path / "out.pt"),
+    ]
+    program = (
+        [sys.executable, str(ROOT / "scripts" / "export.py")]
+        if command == "script"
+        else [sys.executable, "-m", "pyfront", "export"]
+    )
     result = subprocess.run(program + argv, capture_output=True, text=True, timeout=300)
     prefix = "export.py" if command == "script" else "pyfront export"
     assert result.returncode == 1
-    assert result.stderr.startswith(f"{prefix}: the weights in ") and "Traceback" not in \
-        result.stderr
+    assert (
+        result.stderr.startswith(f"{prefix}: the weights in ") and "Traceback" not in result.stderr
+    )
     assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "out.pt").exists()
 
 
@@ -136,35 +194,57 @@ def test_export_without_torchvision_says_how_to_install_it(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.mkdir()
     (blocker / "torchvision.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'torchvision'\", name='torchvision')\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(blocker), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-m", "pyfront", "export", "--output",
-                             str(tmp_path / "x.pt")], capture_output=True, text=True,
-                            timeout=300, env=env)
+        "raise ModuleNotFoundError(\"No module named 'torchvision'\", name='torchvision')\n"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pyfront", "export", "--output", str(tmp_path / "x.pt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "needs torch and torchvision" in result.stderr
     assert f"pip install torch=={pyfront.libtorch_version()} torchvision" in result.stderr
 
 
 def test_only_the_export_command_imports_torch(resnet18_path):
-    code = ("import sys, pyfront.cli as cli; cli.build_parser(); "
-            f"assert cli.main(['info', {str(resnet18_path)!r}]) == 0; "
-            "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300)
+    code = (
+        "import sys, pyfront.cli as cli; cli.build_parser(); "
+        f"assert cli.main(['info', {str(resnet18_path)!r}]) == 0; "
+        "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
 
 
 # -- parameter_count of frozen files equals the unfrozen model's ------------------------------
 
+
 @pytest.fixture(scope="module")
 def squeezenet_by_command(tmp_path_factory):
     """squeezenet1_1 exported by `pyfront export`, the installed command."""
     output = tmp_path_factory.mktemp("cli") / "squeezenet.pt"
-    result = subprocess.run([sys.executable, "-m", "pyfront", "export", "--model",
-                             "squeezenet1_1", "--output", str(output)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyfront",
+            "export",
+            "--model",
+            "squeezenet1_1",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "saved squeezenet1_1" in result.stdout and "random initialisation" in result.stderr
     return output
@@ -174,13 +254,18 @@ def test_export_command_writes_what_torch_runs(squeezenet_by_command, images):
     batch = images(2, 3, 224, 224, seed=3)
     with torch.inference_mode():
         expected = torch.jit.load(str(squeezenet_by_command))(torch.from_numpy(batch)).numpy()
-    np.testing.assert_allclose(pyfront.Model(squeezenet_by_command).forward(batch), expected,
-                               rtol=0, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        pyfront.Model(squeezenet_by_command).forward(batch),
+        expected,
+        rtol=0,
+        atol=1e-4 * np.abs(expected).max(),
+    )
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "squeezenet1_1"])
-def test_parameter_count_of_a_frozen_export_is_the_models(tmp_path, resnet18_path,
-                                                          squeezenet_by_command, name):
+def test_parameter_count_of_a_frozen_export_is_the_models(
+    tmp_path, resnet18_path, squeezenet_by_command, name
+):
     if name == "resnet18":
         path = resnet18_path
     elif name == "squeezenet1_1":
@@ -205,5 +290,8 @@ def test_a_frozen_file_without_a_recorded_count_counts_as_torch_does(tmp_path):
     frozen.save(str(tmp_path / "garbled.pt"), _extra_files={export.PARAMETERS_FILE: "12x\n"})
     for name in ("frozen.pt", "garbled.pt"):
         ref = torch.jit.load(str(tmp_path / name))
-        assert pyfront.Model(tmp_path / name).parameter_count == \
-            sum(p.numel() for p in ref.parameters()) == 0
+        assert (
+            pyfront.Model(tmp_path / name).parameter_count
+            == sum(p.numel() for p in ref.parameters())
+            == 0
+        )

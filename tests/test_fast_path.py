@@ -1,13 +1,15 @@
 """The fast path (frozen, fused, warmed up) is the default, gives the recipe's answers, and
 each of its settings can be turned off."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-import export
 import pyfront
+
+import export
 import zoo
 from conftest import reference_topk
 
@@ -15,8 +17,9 @@ from conftest import reference_topk
 @pytest.fixture(scope="module")
 def plain_path(tmp_path_factory):
     """The recipe's file: torch.jit.script, saved as it is, same weights as resnet18_path."""
-    return export.export("resnet18", output=tmp_path_factory.mktemp("plain") / "plain.pt",
-                         seed=0, plain=True)
+    return export.export(
+        "resnet18", output=tmp_path_factory.mktemp("plain") / "plain.pt", seed=0, plain=True
+    )
 
 
 def test_default_is_frozen_and_fused(resnet18_path, plain_path):
@@ -33,7 +36,7 @@ def test_fast_path_matches_the_recipe_on_100_inputs(resnet18_path, plain_path):
     model = pyfront.Model(resnet18_path)
     recipe = torch.jit.load(str(plain_path))
     rng = np.random.default_rng(100)
-    for batch in range(10):
+    for _ in range(10):
         x = rng.random((10, 3, 224, 224), dtype=np.float32)
         ref_indices, _, ref_logits = reference_topk(recipe, x, 5)
         ours = model.topk(x, k=5)

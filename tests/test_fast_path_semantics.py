@@ -1,6 +1,7 @@
 """The fast path keeps torch's semantics: NaN and infinities propagate as in torch.jit.load,
 empty batches work, and every batch size gives the recipe's answers, fused or not, in fp32 or
 bf16."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 import pyfront
+
 import zoo
 from conftest import reference_topk
 
@@ -25,8 +27,9 @@ def _load(path, precision, fusion, **kwargs):
     return model
 
 
-@pytest.fixture(scope="module", params=CONFIGS, ids=[f"{p}-{'fused' if f else 'unfused'}"
-                                                      for p, f in CONFIGS])
+@pytest.fixture(
+    scope="module", params=CONFIGS, ids=[f"{p}-{'fused' if f else 'unfused'}" for p, f in CONFIGS]
+)
 def resnet(request, resnet18_path):
     precision, fusion = request.param
     return _load(resnet18_path, precision, fusion)  # warmed for 1x3x224x224 by the file
@@ -107,8 +110,7 @@ def test_more_shapes_than_get_specialised_still_match(tmp_path, images):
         x = images(batch, 3, 8, 8, seed=batch)
         ref = _ref(recipe, x)
         for _ in range(3):
-            np.testing.assert_allclose(model.forward(x), ref, rtol=0,
-                                       atol=1e-4 * np.abs(ref).max())
+            np.testing.assert_allclose(model.forward(x), ref, rtol=0, atol=1e-4 * np.abs(ref).max())
 
 
 def test_an_empty_warmup_shape_leaves_the_others_fast(resnet18_path):

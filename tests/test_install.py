@@ -1,6 +1,7 @@
 """Installing, linking and importing: every way users get at libtsrt. An installed prefix that
 CMake and pkg-config find, only the C ABI exported, `pyfront config` flags, pip installs, and
 examples in C, Rust and Node.js; each program's top-5 compared with torch.jit.load's."""
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 import pyfront
+
 from conftest import BUILD, ROOT, reference_topk
 
 EXAMPLES = ROOT / "shim" / "examples"
@@ -23,8 +25,9 @@ PYFRONT = os.path.join(os.path.dirname(sys.executable), "pyfront")
 
 def run(*args, **kwargs):
     kwargs.setdefault("env", {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"})
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900,
-                          **kwargs)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=900, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,8 @@ def test_c_program_built_with_config_flags_runs(tmp_path, resnet18_path, expecte
     """`cc $(pyfront config --cflags) prog.c $(pyfront config --libs)` works, and the program
     runs without LD_LIBRARY_PATH and prints torch.jit.load's top-5."""
     source = tmp_path / "top5.c"
-    source.write_text(textwrap.dedent("""
+    source.write_text(
+        textwrap.dedent("""
         #include <stdio.h>
         #include <stdlib.h>
         #include "tsrt.h"
@@ -115,7 +119,8 @@ def test_c_program_built_with_config_flags_runs(tmp_path, resnet18_path, expecte
             tsrt_model_free(m);
             return 0;
         }
-    """))
+    """)
+    )
     cflags = run(PYFRONT, "config", "--cflags").stdout.split()
     libs = run(PYFRONT, "config", "--libs").stdout.split()
     exe = tmp_path / "top5"
@@ -130,32 +135,45 @@ def test_readme_c_build_command_works_without_an_activated_venv(tmp_path):
     """The README's From C command, run as written from the repository root by a shell whose
     PATH does not hold the venv (setup.sh never activates it)."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## From C"):readme.index("## Use from other languages")]
+    section = readme[readme.index("## From C") : readme.index("## Use from other languages")]
     command = next(line for line in section.splitlines() if line.startswith("cc "))
     assert "$(.venv/bin/pyfront config --cflags)" in command, command
     root = tmp_path / "checkout"
     (root / ".venv" / "bin").mkdir(parents=True)
     os.symlink(PYFRONT, root / ".venv" / "bin" / "pyfront")
-    (root / "prog.c").write_text(textwrap.dedent("""
+    (root / "prog.c").write_text(
+        textwrap.dedent("""
         #include <stdio.h>
         #include "tsrt.h"
         int main(void) { printf("%d\\n", tsrt_abi_version()); return 0; }
-    """))
+    """)
+    )
     env = dict(os.environ, PATH="/usr/bin:/bin")
     built = run("bash", "-c", command, cwd=root, env=env)
     assert built.returncode == 0, built.stderr
     assert run(root / "prog").stdout.strip() == str(pyfront.abi_version())
 
 
-def test_non_editable_install_puts_the_library_in_the_package(tmp_path, resnet18_path,
-                                                             resnet18_ref):
+def test_non_editable_install_puts_the_library_in_the_package(
+    tmp_path, resnet18_path, resnet18_ref
+):
     """`pip install .` builds only the library, in a temporary folder (the checkout's build/
     is left alone), and the installed package runs on its own."""
     build = ROOT / "build"
     before = {p: p.stat().st_mtime_ns for p in build.glob("*") if p.is_file()}
     target = tmp_path / "site"
-    result = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
-                 "--no-deps", "--target", target, ROOT)
+    result = run(
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-build-isolation",
+        "--no-deps",
+        "--target",
+        target,
+        ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in build.glob("*") if p.is_file()} == before
     assert (target / "pyfront" / "lib" / "libtsrt.so.1").is_file()
@@ -167,11 +185,18 @@ def test_non_editable_install_puts_the_library_in_the_package(tmp_path, resnet18
     run(sys.executable, "-m", "venv", "--without-pip", bare)
     site = next(bare.glob("lib/python*/site-packages"))
     (site / "base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    code = ("import numpy as np, pyfront; "
-            f"assert pyfront.__file__.startswith({str(target)!r}), pyfront.__file__; "
-            f"print(pyfront.infer({str(resnet18_path)!r}, np.ones((3, 224, 224))).indices[0].tolist())")
-    imported = run(bare / "bin" / "python", "-c", code,
-                   env=dict(os.environ, PYTHONPATH=str(target)), cwd=tmp_path)
+    code = (
+        "import numpy as np, pyfront; "
+        f"assert pyfront.__file__.startswith({str(target)!r}), pyfront.__file__; "
+        f"print(pyfront.infer({str(resnet18_path)!r}, np.ones((3, 224, 224))).indices[0].tolist())"
+    )
+    imported = run(
+        bare / "bin" / "python",
+        "-c",
+        code,
+        env=dict(os.environ, PYTHONPATH=str(target)),
+        cwd=tmp_path,
+    )
     assert imported.returncode == 0, imported.stderr
     import torch
 
@@ -185,8 +210,16 @@ def test_cmake_finds_libtorch_through_cmake_prefix_path(tmp_path):
     on and no CUDA toolkit needed. The wheel's torch folder has a standalone libtorch's layout."""
     torch_root = os.path.dirname(__import__("importlib").util.find_spec("torch").origin)
     env = dict(os.environ, PATH="/usr/bin:/bin")
-    configure = run(shutil.which("cmake"), "-S", ROOT / "shim", "-B", tmp_path,
-                    f"-DCMAKE_PREFIX_PATH={torch_root}", "-DTSRT_BUILD_TESTS=OFF", env=env)
+    configure = run(
+        shutil.which("cmake"),
+        "-S",
+        ROOT / "shim",
+        "-B",
+        tmp_path,
+        f"-DCMAKE_PREFIX_PATH={torch_root}",
+        "-DTSRT_BUILD_TESTS=OFF",
+        env=env,
+    )
     assert configure.returncode == 0, configure.stderr
     assert f"libtorch: {torch_root}" in configure.stdout
     build = run(shutil.which("cmake"), "--build", tmp_path, "--parallel", "2", env=env)
@@ -196,13 +229,22 @@ def test_cmake_finds_libtorch_through_cmake_prefix_path(tmp_path):
 
 
 def test_install_layout_and_abi_version(prefix):
-    for relative in ("include/tsrt.h", "lib/libtsrt.so", "lib/libtsrt.so.1",
-                     "lib/cmake/tsrt/tsrtConfig.cmake", "lib/cmake/tsrt/tsrtConfigVersion.cmake",
-                     "lib/pkgconfig/tsrt.pc", "bin/ts-infer"):
+    for relative in (
+        "include/tsrt.h",
+        "lib/libtsrt.so",
+        "lib/libtsrt.so.1",
+        "lib/cmake/tsrt/tsrtConfig.cmake",
+        "lib/cmake/tsrt/tsrtConfigVersion.cmake",
+        "lib/pkgconfig/tsrt.pc",
+        "bin/ts-infer",
+    ):
         assert (prefix / relative).exists(), relative
     # The installed header describes the library pyfront loads: the runtime ABI check agrees.
-    version = int(re.search(r"#define TSRT_ABI_VERSION (\d+)",
-                            (prefix / "include" / "tsrt.h").read_text()).group(1))
+    version = int(
+        re.search(
+            r"#define TSRT_ABI_VERSION (\d+)", (prefix / "include" / "tsrt.h").read_text()
+        ).group(1)
+    )
     assert pyfront.abi_version() == version
 
 
@@ -210,8 +252,9 @@ def test_only_the_c_abi_is_exported(prefix):
     result = run("nm", "-D", "--defined-only", prefix / "lib" / "libtsrt.so")
     assert result.returncode == 0, result.stderr
     names = [line.split()[-1] for line in result.stdout.splitlines() if line.strip()]
-    assert names and all(name.startswith("tsrt_") for name in names), \
-        [n for n in names if not n.startswith("tsrt_")][:5]
+    assert names and all(name.startswith("tsrt_") for name in names), [
+        n for n in names if not n.startswith("tsrt_")
+    ][:5]
     declared = set(re.findall(r"\b(tsrt_\w+)\(", (ROOT / "shim/include/tsrt.h").read_text()))
     assert set(names) == declared
 
@@ -233,8 +276,7 @@ def test_pkg_config_agrees_with_pyfront_config(prefix):
 def test_pkg_config_paths_are_clean_and_follow_a_moved_prefix(prefix, tmp_path):
     env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
     flags = run("pkg-config", "--cflags", "--libs", "tsrt", env=env).stdout.split()
-    assert flags == [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib",
-                     "-ltsrt"]
+    assert flags == [f"-I{prefix}/include", f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib", "-ltsrt"]
     moved = tmp_path / "moved"
     shutil.copytree(prefix / "lib" / "pkgconfig", moved / "lib" / "pkgconfig")
     env = dict(os.environ, PKG_CONFIG_PATH=str(moved / "lib" / "pkgconfig"))
@@ -243,8 +285,11 @@ def test_pkg_config_paths_are_clean_and_follow_a_moved_prefix(prefix, tmp_path):
 
 
 def test_runtime_abi_check_matches_the_header(prefix):
-    version = int(re.search(r"#define TSRT_ABI_VERSION (\d+)",
-                            (prefix / "include" / "tsrt.h").read_text()).group(1))
+    version = int(
+        re.search(
+            r"#define TSRT_ABI_VERSION (\d+)", (prefix / "include" / "tsrt.h").read_text()
+        ).group(1)
+    )
     assert pyfront.abi_version() == version
 
 
@@ -263,16 +308,18 @@ def test_c_example_with_find_package(prefix, tmp_path, resnet18_path, expected_t
 def test_rust_example(prefix, tmp_path, resnet18_path, expected_top5):
     env = dict(os.environ, TSRT_PREFIX=str(prefix), CARGO_TARGET_DIR=str(tmp_path / "target"))
     env.pop("LD_LIBRARY_PATH", None)
-    compiled = run("cargo", "build", "--release", "--offline", "--quiet",
-                   cwd=EXAMPLES / "rust", env=env)
+    compiled = run(
+        "cargo", "build", "--release", "--offline", "--quiet", cwd=EXAMPLES / "rust", env=env
+    )
     assert compiled.returncode == 0, compiled.stderr
     result = run(tmp_path / "target" / "release" / "tsrt-top5", resnet18_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == expected_top5
 
 
-@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                    reason="no Node.js and npm here")
+@pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None, reason="no Node.js and npm here"
+)
 def test_node_example(prefix, tmp_path, resnet18_path, expected_top5):
     project = tmp_path / "node"
     shutil.copytree(EXAMPLES / "node", project)

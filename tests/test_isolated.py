@@ -1,12 +1,13 @@
 """IsolatedModel: the same answers as Model, from a worker process whose crash or hang the
 caller survives."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import pyfront
+
 import zoo
 from conftest import ROOT
 
@@ -64,6 +65,8 @@ def test_a_model_that_never_returns_is_stopped(tmp_path):
     assert isolated.closed
     with pytest.raises(pyfront.ModelClosedError) as caught:  # later calls say why
         isolated.forward(np.zeros(3, np.float32))
-    assert str(caught.value) == ("the model is closed: its worker process was stopped after "
-                                 "the model did not answer within 10 s; create a new "
-                                 "IsolatedModel to run it again")
+    assert str(caught.value) == (
+        "the model is closed: its worker process was stopped after "
+        "the model did not answer within 10 s; create a new "
+        "IsolatedModel to run it again"
+    )

@@ -1,6 +1,7 @@
 """The mistakes newcomers make end in one message that names the problem and the way out, the
 same from C, Python and the command line: files that are not TorchScript programs, arguments
 that do not fit a method, inputs of the wrong shape."""
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,10 @@ import torch
 import torchvision
 
 import pyfront
+from pyfront._ffi import C, ffi, lib
+
 import zoo
 from conftest import BUILD
-from pyfront._ffi import C, ffi, lib
 
 PYFRONT = os.path.join(os.path.dirname(sys.executable), "pyfront")
 TS_INFER = BUILD / "ts-infer"
@@ -33,6 +35,7 @@ def load_error(source) -> pyfront.ModelLoadError:
 
 # -- files that are not TorchScript programs ------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """What torch.save writes for the usual objects, and a torch.export archive."""
@@ -48,20 +51,24 @@ def checkpoints(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("name, holding", [
-    ("state_dict.pth", "holding a state_dict"),
-    ("module.pth", "holding a pickled torchvision.models.resnet.ResNet"),
-    ("checkpoint.pth", "holding a dict"),
-    ("legacy.pth", "legacy format"),
-])
+@pytest.mark.parametrize(
+    "name, holding",
+    [
+        ("state_dict.pth", "holding a state_dict"),
+        ("module.pth", "holding a pickled torchvision.models.resnet.ResNet"),
+        ("checkpoint.pth", "holding a dict"),
+        ("legacy.pth", "legacy format"),
+    ],
+)
 def test_a_torch_save_checkpoint_says_what_it_is_and_how_to_export(checkpoints, name, holding):
     path = checkpoints / name
     # torch.jit.load rejects these files too: they are not TorchScript programs.
     with pytest.raises(RuntimeError):
         torch.jit.load(str(path))
     message = str(load_error(path))
-    assert message.startswith(f"cannot load '{path}': it is a PyTorch checkpoint written by "
-                              f"torch.save")
+    assert message.startswith(
+        f"cannot load '{path}': it is a PyTorch checkpoint written by torch.save"
+    )
     assert holding in message and "not a TorchScript program" in message
     assert "torch.jit.script(model).save(" in message
     assert f"pyfront export --model NAME --weights {path}" in message
@@ -108,33 +115,69 @@ def test_the_command_line_and_c_give_the_library_message(checkpoints):
 
 # -- arguments that do not fit a method ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("calls")
     torch.manual_seed(0)
-    return {name: zoo.save(module, folder / f"{name}.pt") for name, module in
-            [("mixed", zoo.Mixed()), ("methods", zoo.WithMethods()),
-             ("containers", zoo.Containers()), ("small", zoo.SmallNet())]}
+    return {
+        name: zoo.save(module, folder / f"{name}.pt")
+        for name, module in [
+            ("mixed", zoo.Mixed()),
+            ("methods", zoo.WithMethods()),
+            ("containers", zoo.Containers()),
+            ("small", zoo.SmallNet()),
+        ]
+    }
 
 
-@pytest.mark.parametrize("model, method, args, reason", [
-    ("resnet18", "forward", ("abc",), "argument 1 (x) must be Tensor, got str 'abc'"),
-    ("mixed", "forward", (np.ones(2, np.float32), "a", 1, True, "x"),
-     "argument 2 (scale) must be float, got str 'a'"),
-    ("mixed", "forward", (np.ones(2, np.float32),),
-     "argument 2 (scale) is missing: it takes 5 arguments, got 1"),
-    ("mixed", "forward", (np.ones(2, np.float32), 1.0, 1, True, "x", 6),
-     "it takes 5 arguments, got 6"),
-    ("methods", "predict", (np.ones((2, 4), np.float32), 2.5),
-     "argument 2 (k) must be int, got float 2.5"),
-    ("methods", "predict", (), "argument 1 (x) is missing: it takes 1 to 2 arguments, got 0"),
-    ("containers", "forward", ([1], {}, (1, np.ones(1, np.float32))),
-     "argument 1 (xs) must be List[Tensor], got List[int]"),
-    ("containers", "forward", ([], {"a": 1}, (1, np.ones(1, np.float32))),
-     "argument 2 (table) must be Dict[str, Tensor], got Dict[str, int]"),
-], ids=["tensor", "float", "missing", "extra", "int", "missing-with-default", "list", "dict"])
+@pytest.mark.parametrize(
+    "model, method, args, reason",
+    [
+        ("resnet18", "forward", ("abc",), "argument 1 (x) must be Tensor, got str 'abc'"),
+        (
+            "mixed",
+            "forward",
+            (np.ones(2, np.float32), "a", 1, True, "x"),
+            "argument 2 (scale) must be float, got str 'a'",
+        ),
+        (
+            "mixed",
+            "forward",
+            (np.ones(2, np.float32),),
+            "argument 2 (scale) is missing: it takes 5 arguments, got 1",
+        ),
+        (
+            "mixed",
+            "forward",
+            (np.ones(2, np.float32), 1.0, 1, True, "x", 6),
+            "it takes 5 arguments, got 6",
+        ),
+        (
+            "methods",
+            "predict",
+            (np.ones((2, 4), np.float32), 2.5),
+            "argument 2 (k) must be int, got float 2.5",
+        ),
+        ("methods", "predict", (), "argument 1 (x) is missing: it takes 1 to 2 arguments, got 0"),
+        (
+            "containers",
+            "forward",
+            ([1], {}, (1, np.ones(1, np.float32))),
+            "argument 1 (xs) must be List[Tensor], got List[int]",
+        ),
+        (
+            "containers",
+            "forward",
+            ([], {"a": 1}, (1, np.ones(1, np.float32))),
+            "argument 2 (table) must be Dict[str, Tensor], got Dict[str, int]",
+        ),
+    ],
+    ids=["tensor", "float", "missing", "extra", "int", "missing-with-default", "list", "dict"],
+)
 def test_a_wrong_argument_is_named_with_what_was_given_and_expected(
-        models, resnet18_path, model, method, args, reason):
+    models, resnet18_path, model, method, args, reason
+):
     path = resnet18_path if model == "resnet18" else models[model]
     reference = torch.jit.load(str(path))
     torch_args = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
@@ -157,6 +200,7 @@ def test_the_schema_in_the_message_reads_like_python(models, resnet18_path):
 
 
 # -- inputs of the wrong shape ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(3, 224, 224), (1, 3, 224), (1, 1, 224, 224)])
 def test_a_wrong_shape_names_the_shape_the_file_declares(resnet18_path, resnet18_ref, shape):
@@ -188,13 +232,18 @@ def test_the_traceback_comes_with_debug_info(resnet18_path, models):
 
 # -- the command line ------------------------------------------------------------------------
 
+
 def test_command_line_errors_are_one_message_and_debug_adds_tracebacks(tmp_path, models):
     image = tmp_path / "image.png"
     from PIL import Image
+
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image)
     # Metadata the preprocessing cannot read: an error pyfront has no message of its own for.
-    broken = zoo.save(zoo.SmallNet(), tmp_path / "broken.pt", extra_files={
-        "pyfront/meta.json": '{"preprocessing": {"crop": ["wide"]}}'})
+    broken = zoo.save(
+        zoo.SmallNet(),
+        tmp_path / "broken.pt",
+        extra_files={"pyfront/meta.json": '{"preprocessing": {"crop": ["wide"]}}'},
+    )
     plain = run(PYFRONT, "classify", image, "--model", broken)
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
     assert plain.stderr.startswith("pyfront classify: ValueError: ")
@@ -202,8 +251,11 @@ def test_command_line_errors_are_one_message_and_debug_adds_tracebacks(tmp_path,
     debug = run(PYFRONT, "--debug", "classify", image, "--model", broken)
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
     # A model that fails on the images: its TorchScript traceback only with --debug.
-    tiny = zoo.save(zoo.SmallNet(), tmp_path / "tiny.pt", extra_files={
-        "pyfront/meta.json": '{"preprocessing": {"resize": [2], "crop": [2]}}'})
+    tiny = zoo.save(
+        zoo.SmallNet(),
+        tmp_path / "tiny.pt",
+        extra_files={"pyfront/meta.json": '{"preprocessing": {"resize": [2], "crop": [2]}}'},
+    )
     failed = run(PYFRONT, "classify", image, "--model", tiny)
     assert failed.returncode == 2 and "forward failed on (Float[1, 3, 2, 2])" in failed.stderr
     assert "Traceback" not in failed.stderr

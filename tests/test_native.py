@@ -1,17 +1,19 @@
 """The C side: ts-infer, the C ABI test program, and the header's agreement with pyfront."""
+
 from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-import subprocess
 
 import numpy as np
 import pytest
 
 import pyfront
 from pyfront._ffi import C, lib
+
 from conftest import BUILD, ROOT, reference_topk
 
 TS_INFER = BUILD / "ts-infer"
@@ -19,8 +21,9 @@ HEADER = ROOT / "shim" / "include" / "tsrt.h"
 
 
 def run(*args, **kwargs):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300,
-                          **kwargs)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=300, **kwargs
+    )
 
 
 def test_ts_infer_prints_the_recipes_output(resnet18_path, resnet18_ref):
@@ -93,26 +96,47 @@ def test_declarations_are_the_headers_as_the_compiler_reads_it(tmp_path):
     declared |= set(re.findall(r"^#define (TSRT_[A-Z0-9_]+) \(?-?\d", header, re.M))
     assert declared == set(constants), declared ^ set(constants)
     source = tmp_path / "constants.c"
-    source.write_text('#include <stdio.h>\n#include "tsrt.h"\nint main(void) {\n' + "".join(
-        f'    printf("{name} %lld\\n", (long long)({name}));\n' for name in sorted(constants))
-        + "    return 0;\n}\n")
+    source.write_text(
+        '#include <stdio.h>\n#include "tsrt.h"\nint main(void) {\n'
+        + "".join(
+            f'    printf("{name} %lld\\n", (long long)({name}));\n' for name in sorted(constants)
+        )
+        + "    return 0;\n}\n"
+    )
     built = run("cc", "-std=c99", f"-I{HEADER.parent}", source, "-o", tmp_path / "constants")
     assert built.returncode == 0, built.stderr
     printed = run(tmp_path / "constants")
-    compiled = {name: int(value) for name, value in
-                (line.split() for line in printed.stdout.splitlines())}
+    compiled = {
+        name: int(value) for name, value in (line.split() for line in printed.stdout.splitlines())
+    }
     assert compiled == constants
     assert pyfront.abi_version() == C.TSRT_ABI_VERSION
     assert pyfront.__version__ == re.search(r'#define TSRT_VERSION "(.*)"', header).group(1)
 
 
-@pytest.mark.parametrize("compiler, flags", [
-    ("cc", ["-x", "c", "-std=c99"]),
-    ("c++", ["-x", "c++", "-std=c++11"]),
-])
+@pytest.mark.parametrize(
+    "compiler, flags",
+    [
+        ("cc", ["-x", "c", "-std=c99"]),
+        ("c++", ["-x", "c++", "-std=c++11"]),
+    ],
+)
 def test_header_compiles_strictly_as_c99_and_cpp(tmp_path, compiler, flags):
     source = tmp_path / "use.c"
-    source.write_text('#include "tsrt.h"\nint main(void) { return tsrt_abi_version() > 0 ? 0 : 1; }\n')
-    result = run(compiler, *flags, "-pedantic", "-Wall", "-Wextra", "-Werror",
-                 f"-I{HEADER.parent}", "-c", source, "-o", tmp_path / "use.o")
+    source.write_text(
+        '#include "tsrt.h"\nint main(void) { return tsrt_abi_version() > 0 ? 0 : 1; }\n'
+    )
+    result = run(
+        compiler,
+        *flags,
+        "-pedantic",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        f"-I{HEADER.parent}",
+        "-c",
+        source,
+        "-o",
+        tmp_path / "use.o",
+    )
     assert result.returncode == 0, result.stderr

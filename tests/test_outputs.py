@@ -1,4 +1,5 @@
 """forward hands back every tensor type the ABI names, exactly as torch.jit.load does."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 import pyfront
+
 from conftest import script_and_save
 
 
@@ -18,8 +20,18 @@ class Cast(torch.nn.Module):
         return (x * 3.7 - 1.2).to(self.dtype)
 
 
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-          torch.int16, torch.int8, torch.uint8, torch.bool]
+DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.int16,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

@@ -1,4 +1,5 @@
 """pyfront gives what torch.jit.load gives on the same file."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,15 @@ import pyfront
 from pyfront._bindings.tensors import data_pointer
 from pyfront._ffi import ffi
 from pyfront._shared import as_float32_input
+
 from conftest import reference_topk
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 224, 224), (4, 3, 224, 224), (3, 224, 224)],
-                         ids=["batch1", "batch4", "single-chw"])
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 3, 224, 224), (4, 3, 224, 224), (3, 224, 224)],
+    ids=["batch1", "batch4", "single-chw"],
+)
 def test_infer_matches_torch_jit_load(resnet18_path, resnet18_ref, images, shape):
     batch = images(*shape, seed=len(shape) + shape[0])
     top = pyfront.infer(resnet18_path, batch, k=5)
@@ -61,8 +66,9 @@ def test_topk_over_every_class_is_a_full_sort(resnet18_path, resnet18_ref, image
     ref_by_class = np.take_along_axis(ref_probs, np.argsort(ref_indices, axis=1), axis=1)
     differ = top.indices != ref_indices
     ours_as_ranked_by_torch = np.take_along_axis(ref_by_class, top.indices, axis=1)
-    assert (np.abs(ours_as_ranked_by_torch - ref_probs)[differ] <= 1e-7).all(), \
+    assert (np.abs(ours_as_ranked_by_torch - ref_probs)[differ] <= 1e-7).all(), (
         f"{differ.sum()} classes out of torch's order"
+    )
 
 
 def test_float32_c_contiguous_input_is_not_copied():
@@ -97,8 +103,9 @@ def test_topk_and_infer_convert_any_array_like_to_float32(resnet18_path, images)
 
 
 def test_infer_caches_the_model_and_reloads_a_changed_file(tmp_path, images):
-    import export
     import torch
+
+    import export
 
     path = export.export("resnet18", output=tmp_path / "m.pt", seed=1)
     batch = images(1, 3, 224, 224, seed=5)
@@ -120,5 +127,6 @@ def test_infer_caches_the_model_and_reloads_a_changed_file(tmp_path, images):
 def test_infer_accepts_a_model_object(resnet18_path, images):
     batch = images(1, 3, 224, 224)
     with pyfront.Model(resnet18_path) as model:
-        np.testing.assert_array_equal(pyfront.infer(model, batch[0]).indices,
-                                      pyfront.infer(resnet18_path, batch).indices)
+        np.testing.assert_array_equal(
+            pyfront.infer(model, batch[0]).indices, pyfront.infer(resnet18_path, batch).indices
+        )

@@ -2,6 +2,7 @@
 shape, reported by the model, and refused (with the reason) where it cannot be checked. The
 expectations depend on the CPU, read from /proc/cpuinfo: they hold on CPUs with AMX, with
 AVX512-BF16 only, and without native bf16."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import export
 import pyfront
+
+import export
 import zoo
 from conftest import reference_topk
 
@@ -87,18 +89,21 @@ def test_auto_picks_bf16_only_where_the_cpu_has_it(resnet18_path):
 
 @pytest.fixture(scope="module")
 def plain_path(tmp_path_factory):
-    return export.export("resnet18", output=tmp_path_factory.mktemp("plain") / "plain.pt",
-                         seed=0, plain=True)
+    return export.export(
+        "resnet18", output=tmp_path_factory.mktemp("plain") / "plain.pt", seed=0, plain=True
+    )
 
 
-@pytest.mark.parametrize("case, reason", [
-    ("keeps state", "keeps state between calls"),
-    ("not frozen", "not frozen"),
-    ("no warm-up", "warm-up shapes"),
-    ("writes its input", "writes into its arguments"),
-])
-def test_models_bf16_cannot_be_checked_on_run_fp32_and_say_why(tmp_path, plain_path, case,
-                                                                reason):
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("keeps state", "keeps state between calls"),
+        ("not frozen", "not frozen"),
+        ("no warm-up", "warm-up shapes"),
+        ("writes its input", "writes into its arguments"),
+    ],
+)
+def test_models_bf16_cannot_be_checked_on_run_fp32_and_say_why(tmp_path, plain_path, case, reason):
     if case == "keeps state":
         model = pyfront.Model(zoo.save(zoo.Counter(), tmp_path / "m.pt"), precision="bf16")
     elif case == "not frozen":
@@ -106,8 +111,9 @@ def test_models_bf16_cannot_be_checked_on_run_fp32_and_say_why(tmp_path, plain_p
     elif case == "no warm-up":
         model = pyfront.Model(plain_path, precision="bf16", warmup=[])
     else:
-        model = pyfront.Model(zoo.save(zoo.InPlaceOnInput(), tmp_path / "m.pt"),
-                              precision="bf16", warmup=[(2, 8)])
+        model = pyfront.Model(
+            zoo.save(zoo.InPlaceOnInput(), tmp_path / "m.pt"), precision="bf16", warmup=[(2, 8)]
+        )
     assert model.precision == "fp32"
     assert reason in model.precision_note and "runs in fp32" in model.precision_note
 
@@ -140,6 +146,6 @@ def test_a_new_shape_is_checked_before_its_bf16_results_are_used(tmp_path, fusio
     assert np.abs(model.forward(small) - small).max() <= BF16_TOLERANCE
     large = rng.random((3, 8), dtype=np.float32) + 9
     ref = recipe(torch.from_numpy(large)).numpy()
-    assert np.abs((large.astype(np.float64) ** 3 + large) - large ** 3).max() > 0  # sanity
+    assert np.abs((large.astype(np.float64) ** 3 + large) - large**3).max() > 0  # sanity
     for _ in range(4):
         np.testing.assert_array_equal(model.forward(large), ref)

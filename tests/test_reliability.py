@@ -1,4 +1,5 @@
 """Bad files never take the process down; many threads get serial answers; memory stays flat."""
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 import pyfront
+
 import zoo
 from conftest import ROOT, join_all
 
@@ -20,9 +22,22 @@ from conftest import ROOT, join_all
 def test_fuzz_slice_has_no_crash(tmp_path):
     """A fixed-seed slice of scripts/fuzz.py: 300 mutants loaded and run in a child."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "fuzz.py"), "--count", "300", "--seed", "0",
-         "--json", "-", "--keep", str(tmp_path / "findings")],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "fuzz.py"),
+            "--count",
+            "300",
+            "--seed",
+            "0",
+            "--json",
+            "-",
+            "--keep",
+            str(tmp_path / "findings"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     report = json.loads(result.stdout)
     assert report["problems"] == [], report["problems"]
     assert result.returncode == 0
@@ -42,8 +57,7 @@ def _load_in_child(path, debug_info: bool):
         except pyfront.ModelLoadError as error:
             print("clean:", str(error).splitlines()[0])
     """)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("path", CRASHERS, ids=lambda p: p.stem)
@@ -69,8 +83,7 @@ def test_many_threads_get_the_answers_of_serial_calls(tmp_path):
     torch.manual_seed(0)
     model = pyfront.Model(zoo.save(zoo.SmallNet(), tmp_path / "small.pt"))
     assert not model.keeps_state
-    inputs = [np.random.default_rng(i).random((2, 3, 12, 12), dtype=np.float32)
-              for i in range(16)]
+    inputs = [np.random.default_rng(i).random((2, 3, 12, 12), dtype=np.float32) for i in range(16)]
     for _ in range(3):  # past the graph executor's profiling runs, results are deterministic
         model.forward(inputs[0])
     expected = [model.forward(x) for x in inputs]
@@ -134,8 +147,12 @@ def test_memory_stays_flat_over_calls_and_loads(tmp_path):
     over the loads (40 KB per load)."""
     torch.manual_seed(0)
     path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
-    result = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path), "2000", "100"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), "2000", "100"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     growth = json.loads(result.stdout.splitlines()[-1])
     assert growth["calls"] < 2 * 2**20, f"calls: resident memory grew by {growth['calls']} bytes"
@@ -161,8 +178,11 @@ def test_storage_records_shorter_than_their_tensors_are_refused(tmp_path):
     torch.manual_seed(0)
     path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
     with zipfile.ZipFile(path) as archive:
-        sizes = {info.filename.split("/", 1)[1]: info.file_size for info in archive.infolist()
-                 if "/data/" in info.filename}
+        sizes = {
+            info.filename.split("/", 1)[1]: info.file_size
+            for info in archive.infolist()
+            if "/data/" in info.filename
+        }
     largest = max(sizes, key=sizes.get)
     smallest = min((n for n in sizes if sizes[n] > 0), key=sizes.get)
     bad = _swap_records(path, tmp_path / "swapped.pt", largest, smallest)
@@ -171,8 +191,11 @@ def test_storage_records_shorter_than_their_tensors_are_refused(tmp_path):
     assert str(bad) in str(caught.value)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "data" / "storage-crashers").glob("*.pt")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "tests" / "data" / "storage-crashers").glob("*.pt")),
+    ids=lambda p: p.stem,
+)
 def test_file_whose_forward_crashed_libtorch_is_refused_at_load(path):
     """A mutant with an empty record behind a parameter: libtorch loads it and then crashes in
     forward (SIGSEGV); the shim refuses it at load."""

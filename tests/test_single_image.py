@@ -1,6 +1,7 @@
 """One rule for a single example where a batch is expected: `topk` and `infer` (and so
 IsolatedModel and classify) run an array with one dimension fewer than the model's declared
 input as a batch of one and return (1, k); `forward` passes arguments as given."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 import pyfront
+
 import zoo
 from conftest import reference_topk
 
@@ -28,8 +30,11 @@ def test_one_chw_image_is_a_batch_of_one_for_topk_and_infer(resnet18_path, resne
     image = images(3, 224, 224, seed=5)
     ref_indices, ref_probs, _ = reference_topk(resnet18_ref, image[None], 5)
     model = pyfront.Model(resnet18_path)
-    for top in (model.topk(image, k=5), pyfront.infer(model, image, k=5),
-                pyfront.infer(resnet18_path, image, k=5)):
+    for top in (
+        model.topk(image, k=5),
+        pyfront.infer(model, image, k=5),
+        pyfront.infer(resnet18_path, image, k=5),
+    ):
         assert top.indices.shape == top.probs.shape == (1, 5)
         np.testing.assert_array_equal(top.indices, ref_indices)
         np.testing.assert_allclose(top.probs, ref_probs, rtol=0, atol=1e-5)
@@ -66,8 +71,11 @@ def test_without_a_declared_shape_a_3d_array_is_one_image(tmp_path, images):
 @pytest.mark.parametrize("declared", ["shapes", "metadata"])
 def test_a_model_with_3d_batches_gets_them_as_given(tmp_path, images, declared):
     torch.manual_seed(0)
-    extra = ({"tsrt/input_shapes": "1x4x16\n"} if declared == "shapes"
-             else {"pyfront/meta.json": '{"input_shape": [1, 4, 16]}'})
+    extra = (
+        {"tsrt/input_shapes": "1x4x16\n"}
+        if declared == "shapes"
+        else {"pyfront/meta.json": '{"input_shape": [1, 4, 16]}'}
+    )
     path = zoo.save(Signal(), tmp_path / "signal.pt", extra_files=extra)
     ref = torch.jit.load(str(path))
     model = pyfront.Model(path)

@@ -1,5 +1,6 @@
 """One style everywhere: ruff (lint and format) for the Python, mypy for pyfront's types,
 clang-format for the C and C++. The configurations are pyproject.toml and .clang-format."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,9 @@ PYTHON_TREES = ["pyfront", "tests", "scripts"]
 
 
 def run(*args):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def test_ruff_lint():
@@ -35,8 +37,12 @@ def test_mypy():
 
 
 def test_clang_format():
-    sources = sorted(str(p.relative_to(ROOT)) for pattern in ("*.c", "*.h", "*.cpp", "*.hpp")
-                     for p in (ROOT / "shim").rglob(pattern) if "examples" not in p.parts)
+    sources = sorted(
+        str(p.relative_to(ROOT))
+        for pattern in ("*.c", "*.h", "*.cpp", "*.hpp")
+        for p in (ROOT / "shim").rglob(pattern)
+        if "examples" not in p.parts
+    )
     assert sources
     result = run(BIN / "clang-format", "--dry-run", "--Werror", *sources)
     assert result.returncode == 0, result.stderr[-5000:]

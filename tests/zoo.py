@@ -1,4 +1,5 @@
 """TorchScript models that exercise every input and output kind, for the tests."""
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
@@ -9,17 +10,22 @@ import torch
 class Mixed(torch.nn.Module):
     """Scalars of every kind in; a tuple of a tensor, a dict and a list out."""
 
-    def forward(self, x: torch.Tensor, scale: float, n: int, flag: bool,
-                name: str) -> Tuple[torch.Tensor, Dict[str, int], List[str]]:
+    def forward(
+        self, x: torch.Tensor, scale: float, n: int, flag: bool, name: str
+    ) -> Tuple[torch.Tensor, Dict[str, int], List[str]]:
         return x * scale + n, {"n": n, "flag": int(flag)}, [name, name.upper()]
 
 
 class Containers(torch.nn.Module):
     """Lists, dicts, tuples and Optional in; nested containers out."""
 
-    def forward(self, xs: List[torch.Tensor], table: Dict[str, torch.Tensor],
-                pair: Tuple[int, torch.Tensor], maybe: Optional[torch.Tensor] = None
-                ) -> Tuple[List[torch.Tensor], Dict[str, Tuple[int, float]], Optional[torch.Tensor]]:
+    def forward(
+        self,
+        xs: List[torch.Tensor],
+        table: Dict[str, torch.Tensor],
+        pair: Tuple[int, torch.Tensor],
+        maybe: Optional[torch.Tensor] = None,
+    ) -> Tuple[List[torch.Tensor], Dict[str, Tuple[int, float]], Optional[torch.Tensor]]:
         total = pair[1] * pair[0]
         for x in xs:
             total = total + x.sum()
@@ -209,8 +215,9 @@ def save_frozen(module: torch.nn.Module, path, input_shape):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         frozen = torch.jit.freeze(torch.jit.script(module.eval()))
-        frozen.save(str(path), _extra_files={
-            "tsrt/input_shapes": "x".join(str(d) for d in input_shape)})
+        frozen.save(
+            str(path), _extra_files={"tsrt/input_shapes": "x".join(str(d) for d in input_shape)}
+        )
     return path
 
 

@@ -5,6 +5,7 @@ Each function makes one C call (or a few that belong together), checks its statu
 back Python values or owned handles; the public classes above (pyfront.Model, ...) speak
 only Python and numpy. Failures become exceptions in one place, `check`.
 """
+
 from __future__ import annotations
 
 from .._ffi import ffi, lib

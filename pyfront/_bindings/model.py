@@ -1,4 +1,5 @@
 """Model calls: load, run, top-k, describe, close."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,7 @@ def load_path(path: str, options):
     """A model handle loaded from a file, freed when garbage collected (or by `free`)."""
     library = lib()
     out = ffi.new("tsrt_model **")
-    check(library.tsrt_model_load(os.fsencode(path), options, out),
-          filename=path)
+    check(library.tsrt_model_load(os.fsencode(path), options, out), filename=path)
     return ffi.gc(out[0], library.tsrt_model_free)
 
 
@@ -56,8 +56,15 @@ def run_one_array(model, name: bytes, array: np.ndarray, code: int):
     library = lib()
     scratch = _scratch
     status = library.tsrt_model_run_tensor(
-        model, name, data_pointer(array), code, shape_pointer(array.shape), array.ndim,
-        scratch.value, scratch.info)
+        model,
+        name,
+        data_pointer(array),
+        code,
+        shape_pointer(array.shape),
+        array.ndim,
+        scratch.value,
+        scratch.info,
+    )
     if status:
         check(status)
     value = scratch.value[0]
@@ -85,15 +92,25 @@ def topk(model, array: np.ndarray, k: int):
     once whatever number of rows it returns."""
     library = lib()
     scratch = _scratch
-    check(library.tsrt_model_run_tensor(
-        model, b"forward", data_pointer(array), C.TSRT_DTYPE_FLOAT32, shape_pointer(array.shape),
-        array.ndim, scratch.value, scratch.info))
+    check(
+        library.tsrt_model_run_tensor(
+            model,
+            b"forward",
+            data_pointer(array),
+            C.TSRT_DTYPE_FLOAT32,
+            shape_pointer(array.shape),
+            array.ndim,
+            scratch.value,
+            scratch.info,
+        )
+    )
     value = scratch.value[0]
     try:
         if scratch.info.dtype == NOT_A_TENSOR:
             raise UnsupportedOutputError(
                 f"forward returned {_describe(value)}, but top-k needs a single (N, C) tensor "
-                f"of logits")
+                f"of logits"
+            )
         check(library.tsrt_value_get_tensor(value, scratch.tensor))
     finally:
         library.tsrt_value_free(value)
@@ -103,9 +120,15 @@ def topk(model, array: np.ndarray, k: int):
         rows = library.tsrt_tensor_shape(logits)[0] if dims == 2 else 0
         indices = np.empty((rows, k), dtype=np.int64)
         probs = np.empty((rows, k), dtype=np.float32)
-        check(library.tsrt_tensor_softmax_topk(
-            logits, k, ffi.from_buffer("int64_t[]", indices), ffi.from_buffer("float[]", probs),
-            indices.size))
+        check(
+            library.tsrt_tensor_softmax_topk(
+                logits,
+                k,
+                ffi.from_buffer("int64_t[]", indices),
+                ffi.from_buffer("float[]", probs),
+                indices.size,
+            )
+        )
     finally:
         library.tsrt_tensor_free(logits)
     return indices, probs
@@ -113,8 +136,10 @@ def topk(model, array: np.ndarray, k: int):
 
 def method_names(model) -> list:
     library = lib()
-    return [ffi.string(library.tsrt_model_method_name(model, i)).decode()
-            for i in range(library.tsrt_model_method_count(model))]
+    return [
+        ffi.string(library.tsrt_model_method_name(model, i)).decode()
+        for i in range(library.tsrt_model_method_count(model))
+    ]
 
 
 def schema(model, name: str) -> str:
@@ -131,7 +156,8 @@ def extra_files(model) -> dict:
         name = ffi.string(library.tsrt_model_extra_file_name(model, index))
         check(library.tsrt_model_extra_file(model, name, data, size))
         files[name.decode("utf-8", "surrogateescape")] = ffi.unpack(
-            ffi.cast("const char *", data[0]), size[0])
+            ffi.cast("const char *", data[0]), size[0]
+        )
     return files
 
 
@@ -145,7 +171,7 @@ def run_flags(model) -> dict:
 
 
 def precision(model) -> str:
-    """"fp32" or "bf16": what forward really runs with."""
+    """ "fp32" or "bf16": what forward really runs with."""
     code = lib().tsrt_model_precision(model)
     return "bf16" if code == C.TSRT_PRECISION_BF16 else "fp32"
 
@@ -158,12 +184,15 @@ def keeps_state(model) -> bool:
     return lib().tsrt_model_keeps_state(model) == 1
 
 
-_KIND_NAMES = {value: name[len("TSRT_VALUE_"):].title()
-               for name, value in vars(C).items() if name.startswith("TSRT_VALUE_")}
+_KIND_NAMES = {
+    value: name[len("TSRT_VALUE_") :].title()
+    for name, value in vars(C).items()
+    if name.startswith("TSRT_VALUE_")
+}
 
 
 def _describe(value) -> str:
-    """"a Tuple (Tensor, Tensor)": the kind and TorchScript type of a library value."""
+    """ "a Tuple (Tensor, Tensor)": the kind and TorchScript type of a library value."""
     library = lib()
     kind = _KIND_NAMES.get(library.tsrt_value_get_kind(value), "value")
     return f"a {kind} {ffi.string(library.tsrt_value_type(value)).decode()}"

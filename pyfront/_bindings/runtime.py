@@ -1,4 +1,5 @@
 """Process-wide calls: versions, intra-op threads, oneDNN Graph fusion."""
+
 from __future__ import annotations
 
 import os

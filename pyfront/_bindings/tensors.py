@@ -1,4 +1,5 @@
 """numpy arrays to libtsrt's tensors and back."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,9 @@ from .._dtypes import BFLOAT16_ABI_NAME, NUMPY_TO_ABI_NAME
 from .._ffi import C, ffi, lib
 
 # numpy dtype <-> tsrt_dtype code, from the one table in _dtypes.
-CODE_OF_DTYPE: dict[np.dtype[Any], int] = {dtype: getattr(C, name) for dtype, name in NUMPY_TO_ABI_NAME.items()}
+CODE_OF_DTYPE: dict[np.dtype[Any], int] = {
+    dtype: getattr(C, name) for dtype, name in NUMPY_TO_ABI_NAME.items()
+}
 DTYPE_OF_CODE: dict[int, np.dtype[Any]] = {code: dtype for dtype, code in CODE_OF_DTYPE.items()}
 BFLOAT16 = getattr(C, BFLOAT16_ABI_NAME)
 NOT_A_TENSOR = C.TSRT_DTYPE_UNKNOWN

@@ -7,6 +7,7 @@
 numpy scalars count as the Python scalar of their kind. bfloat16 tensors come back as float32
 (numpy has no bfloat16; the widening is exact).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,8 @@ def dtype_code(dtype: np.dtype[Any]) -> int:
         supported = ", ".join(sorted(d.name for d in CODE_OF_DTYPE))
         raise InvalidArgumentError(
             f"arrays of dtype {dtype} cannot be passed to a model (supported: {supported}, "
-            f"bfloat16)")
+            f"bfloat16)"
+        )
     return code
 
 
@@ -52,7 +54,7 @@ class ValueBuilder:
         self._handles: list = []
         self._arrays: list = []
 
-    def __enter__(self) -> "ValueBuilder":
+    def __enter__(self) -> ValueBuilder:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -98,7 +100,8 @@ class ValueBuilder:
             return self._tensor(np.asarray(obj), out)
         raise InvalidArgumentError(
             f"a {type(obj).__name__} cannot be passed to a TorchScript model: use numpy "
-            f"arrays, int, float, bool, str, None, or tuples, lists and dicts of them")
+            f"arrays, int, float, bool, str, None, or tuples, lists and dicts of them"
+        )
 
     def _tensor(self, array: np.ndarray, out):
         code = dtype_code(array.dtype)
@@ -109,8 +112,12 @@ class ValueBuilder:
             # A model may write into its input in place; read-only memory must not be lent.
             flags = C.TSRT_TENSOR_COPY
         self._arrays.append(array)
-        return self._made(self._lib.tsrt_value_tensor(
-            data_pointer(array), code, shape_pointer(array.shape), array.ndim, flags, out), out)
+        return self._made(
+            self._lib.tsrt_value_tensor(
+                data_pointer(array), code, shape_pointer(array.shape), array.ndim, flags, out
+            ),
+            out,
+        )
 
 
 def to_python(value):
@@ -143,11 +150,11 @@ def to_python(value):
         items = [_item(value, index) for index in range(library.tsrt_value_length(value))]
         return tuple(items) if kind == C.TSRT_VALUE_TUPLE else items
     if kind == C.TSRT_VALUE_DICT:
-        return dict(_dict_item(value, index)
-                    for index in range(library.tsrt_value_length(value)))
+        return dict(_dict_item(value, index) for index in range(library.tsrt_value_length(value)))
     type_name = ffi.string(library.tsrt_value_type(value)).decode()
-    raise UnsupportedOutputError(f"the model returned a {type_name}, which has no Python "
-                                 f"equivalent in pyfront")
+    raise UnsupportedOutputError(
+        f"the model returned a {type_name}, which has no Python equivalent in pyfront"
+    )
 
 
 def take_value(value):

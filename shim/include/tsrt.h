@@ -30,20 +30,20 @@ extern "C" {
 #endif
 
 #if defined(_WIN32) && defined(TSRT_BUILDING_LIBRARY)
-#  define TSRT_API __declspec(dllexport)
+#define TSRT_API __declspec(dllexport)
 #elif defined(_WIN32)
-#  define TSRT_API __declspec(dllimport)
+#define TSRT_API __declspec(dllimport)
 #elif defined(__GNUC__)
-#  define TSRT_API __attribute__((visibility("default")))
+#define TSRT_API __attribute__((visibility("default")))
 #else
-#  define TSRT_API
+#define TSRT_API
 #endif
 
 /* Marks the functions that return a tsrt_status: ignoring it hides failures. */
 #if defined(__GNUC__)
-#  define TSRT_NODISCARD __attribute__((warn_unused_result))
+#define TSRT_NODISCARD __attribute__((warn_unused_result))
 #else
-#  define TSRT_NODISCARD
+#define TSRT_NODISCARD
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
@@ -90,11 +90,11 @@ typedef enum tsrt_status {
     TSRT_ERR_UNSUPPORTED = -7,      /* the model returned something this call cannot hand back */
     TSRT_ERR_BUFFER_TOO_SMALL = -8, /* a caller buffer is smaller than the result */
     TSRT_ERR_OUT_OF_MEMORY = -9,
-    TSRT_ERR_INTERNAL = -10,        /* a bug in the shim or libtorch; please report it */
-    TSRT_ERR_NO_SUCH_NAME = -11,    /* no method or extra file of that name (ABI 2) */
-    TSRT_ERR_TOO_LARGE = -12,       /* the model is larger than the options allow (ABI 2) */
-    TSRT_ERR_CLOSED = -13,          /* the model was closed with tsrt_model_close (ABI 2) */
-    TSRT_ERR_BAD_LIBRARY = -14      /* a file given to tsrt_load_library cannot be loaded as a
+    TSRT_ERR_INTERNAL = -10,     /* a bug in the shim or libtorch; please report it */
+    TSRT_ERR_NO_SUCH_NAME = -11, /* no method or extra file of that name (ABI 2) */
+    TSRT_ERR_TOO_LARGE = -12,    /* the model is larger than the options allow (ABI 2) */
+    TSRT_ERR_CLOSED = -13,       /* the model was closed with tsrt_model_close (ABI 2) */
+    TSRT_ERR_BAD_LIBRARY = -14   /* a file given to tsrt_load_library cannot be loaded as a
                                      * shared library here (ABI 3) */
 } tsrt_status;
 
@@ -216,8 +216,8 @@ TSRT_API TSRT_NODISCARD int tsrt_options_set_freeze(tsrt_options *options, int e
  * the load ignore the whole file's shapes, as if it had none. Never applied to a model that
  * keeps state. A warm-up the model rejects fails the load (TSRT_ERR_FORWARD). */
 TSRT_API TSRT_NODISCARD int tsrt_options_set_warmup_runs(tsrt_options *options, int runs);
-TSRT_API TSRT_NODISCARD int tsrt_options_add_warmup_shape(tsrt_options *options, const int64_t *shape,
-                                           size_t ndim);
+TSRT_API TSRT_NODISCARD int tsrt_options_add_warmup_shape(tsrt_options *options,
+                                                          const int64_t *shape, size_t ndim);
 TSRT_API TSRT_NODISCARD int tsrt_options_clear_warmup_shapes(tsrt_options *options);
 
 /* The numeric precision a model's forward runs with. The numbers are this ABI's own. (ABI 3) */
@@ -248,7 +248,8 @@ typedef enum tsrt_precision {
  * AUTO on a CPU without native bfloat16 runs FP32. BF16 asked for explicitly runs bfloat16 on
  * any CPU where libtorch can (often slower than float32 there: the note says so), so that
  * results can be checked on any machine. */
-TSRT_API TSRT_NODISCARD int tsrt_options_set_precision(tsrt_options *options, tsrt_precision precision);
+TSRT_API TSRT_NODISCARD int tsrt_options_set_precision(tsrt_options *options,
+                                                       tsrt_precision precision);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Models                                                                                     */
@@ -262,12 +263,13 @@ typedef struct tsrt_model tsrt_model;
  * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE, TSRT_ERR_TOO_LARGE; the message names the path, and
  * for a file that is not TorchScript but a torch.save checkpoint, a torch.export (.pt2)
  * archive or an ONNX model, says which and how to make a TorchScript file. */
-TSRT_API TSRT_NODISCARD int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **out);
+TSRT_API TSRT_NODISCARD int tsrt_model_load(const char *path, const tsrt_options *options,
+                                            tsrt_model **out);
 
 /* Loads a TorchScript module from `size` bytes at `data` (the content of a saved file). The
  * bytes are borrowed for the call only and may be freed when it returns. */
-TSRT_API TSRT_NODISCARD int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *options,
-                                    tsrt_model **out);
+TSRT_API TSRT_NODISCARD int tsrt_model_load_buffer(const void *data, size_t size,
+                                                   const tsrt_options *options, tsrt_model **out);
 
 /* Closes a model: waits for the calls running on it in other threads to finish, then frees
  * its weights and code. Calls that start afterwards fail with TSRT_ERR_CLOSED; the handle
@@ -351,23 +353,26 @@ TSRT_API size_t tsrt_tensor_nbytes(const tsrt_tensor *tensor);
  * Threads: see "Threads and state" below. Errors:
  * TSRT_ERR_INVALID_ARGUMENT (bad shape or pointers), TSRT_ERR_FORWARD (the model rejected the
  * input or failed), TSRT_ERR_UNSUPPORTED (forward did not return a tensor). */
-TSRT_API TSRT_NODISCARD int tsrt_model_forward(tsrt_model *model, const float *data, const int64_t *shape,
-                                size_t ndim, tsrt_tensor **out);
+TSRT_API TSRT_NODISCARD int tsrt_model_forward(tsrt_model *model, const float *data,
+                                               const int64_t *shape, size_t ndim,
+                                               tsrt_tensor **out);
 
 /* Softmax over the last dimension of a 2-D (N, C) `logits` tensor, then the k largest
  * probabilities of each row in descending order. Writes N*k row-major entries into `indices`
  * (class numbers) and `probs`, both caller-owned arrays of at least `capacity` elements.
  * Errors: TSRT_ERR_INVALID_ARGUMENT (not 2-D, not floating point, k < 1 or k > C),
  * TSRT_ERR_BUFFER_TOO_SMALL (capacity < N*k). */
-TSRT_API TSRT_NODISCARD int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indices,
-                                      float *probs, size_t capacity);
+TSRT_API TSRT_NODISCARD int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k,
+                                                     int64_t *indices, float *probs,
+                                                     size_t capacity);
 
 /* tsrt_model_forward followed by tsrt_tensor_softmax_topk in one call, without handing the
  * logits out. forward must return a 2-D (N, C) floating-point tensor. If `out_rows` is not
  * NULL it receives N. Same threading rule and errors as the two functions combined. */
-TSRT_API TSRT_NODISCARD int tsrt_model_topk(tsrt_model *model, const float *data, const int64_t *shape,
-                             size_t ndim, int64_t k, int64_t *indices, float *probs,
-                             size_t capacity, int64_t *out_rows);
+TSRT_API TSRT_NODISCARD int tsrt_model_topk(tsrt_model *model, const float *data,
+                                            const int64_t *shape, size_t ndim, int64_t k,
+                                            int64_t *indices, float *probs, size_t capacity,
+                                            int64_t *out_rows);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Threads and state                                                                          */
@@ -428,17 +433,20 @@ TSRT_API TSRT_NODISCARD int tsrt_value_string(const char *data, size_t size, tsr
  * valid until the value is freed, and a model that modifies its input in place writes into
  * it (as torch.from_numpy does in Python). Results of calls never reference it. `shape` is
  * borrowed for this call only. `data` may be NULL only when the shape has a zero size. */
-TSRT_API TSRT_NODISCARD int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape,
-                               size_t ndim, unsigned flags, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_tensor(const void *data, tsrt_dtype dtype,
+                                              const int64_t *shape, size_t ndim, unsigned flags,
+                                              tsrt_value **out);
 
 /* Containers of `count` items; the item handles stay owned by the caller. A list's element
  * type is its items' common type (Any when they have none, and for an empty list: a method's
  * schema then gives it its type). Dict keys must all be of one type among str, int, float,
  * bool and Tensor; the dict keeps the given order. */
-TSRT_API TSRT_NODISCARD int tsrt_value_tuple(tsrt_value *const *items, size_t count, tsrt_value **out);
-TSRT_API TSRT_NODISCARD int tsrt_value_list(tsrt_value *const *items, size_t count, tsrt_value **out);
-TSRT_API TSRT_NODISCARD int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values, size_t count,
-                             tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_tuple(tsrt_value *const *items, size_t count,
+                                             tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_list(tsrt_value *const *items, size_t count,
+                                            tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values,
+                                            size_t count, tsrt_value **out);
 
 /* What a value holds; TSRT_VALUE_OTHER for NULL. */
 TSRT_API tsrt_value_kind tsrt_value_get_kind(const tsrt_value *value);
@@ -453,7 +461,8 @@ TSRT_API TSRT_NODISCARD int tsrt_value_get_float(const tsrt_value *value, double
 TSRT_API TSRT_NODISCARD int tsrt_value_get_bool(const tsrt_value *value, int *out);
 
 /* The string's bytes and size, owned by the value (NUL-terminated for convenience). */
-TSRT_API TSRT_NODISCARD int tsrt_value_get_string(const tsrt_value *value, const char **data, size_t *size);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_string(const tsrt_value *value, const char **data,
+                                                  size_t *size);
 
 /* A tensor value as a new host, contiguous tsrt_tensor owned by the caller. */
 TSRT_API TSRT_NODISCARD int tsrt_value_get_tensor(const tsrt_value *value, tsrt_tensor **out);
@@ -462,11 +471,12 @@ TSRT_API TSRT_NODISCARD int tsrt_value_get_tensor(const tsrt_value *value, tsrt_
 TSRT_API size_t tsrt_value_length(const tsrt_value *value);
 
 /* Item `index` of a tuple or list, as a new value owned by the caller. */
-TSRT_API TSRT_NODISCARD int tsrt_value_get_item(const tsrt_value *value, size_t index, tsrt_value **out);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_item(const tsrt_value *value, size_t index,
+                                                tsrt_value **out);
 
 /* Entry `index` of a dict, in the dict's order, as two new values owned by the caller. */
-TSRT_API TSRT_NODISCARD int tsrt_value_get_dict_item(const tsrt_value *value, size_t index, tsrt_value **key,
-                                      tsrt_value **item);
+TSRT_API TSRT_NODISCARD int tsrt_value_get_dict_item(const tsrt_value *value, size_t index,
+                                                     tsrt_value **key, tsrt_value **item);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Methods and introspection (ABI 2)                                                          */
@@ -487,9 +497,10 @@ typedef struct tsrt_tensor_info {
  * as a value, owned by the caller; when it is a tensor, *info describes it in host memory,
  * else info->dtype is TSRT_DTYPE_UNKNOWN and the value is read with the accessors. Same
  * errors and threading as tsrt_model_run_method. */
-TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
-                                   tsrt_dtype dtype, const int64_t *shape, size_t ndim,
-                                   tsrt_value **out, tsrt_tensor_info *info);
+TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char *name,
+                                                  const void *data, tsrt_dtype dtype,
+                                                  const int64_t *shape, size_t ndim,
+                                                  tsrt_value **out, tsrt_tensor_info *info);
 
 /* Calls method `name` (e.g. "forward") with `nargs` arguments, as Python's
  * `model.name(*args)` would: arguments are checked against the method's schema and defaults
@@ -501,7 +512,8 @@ TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char 
  * types and shapes, and the input shape of the file's "tsrt/input_shapes" when a forward
  * call's differs). */
 TSRT_API TSRT_NODISCARD int tsrt_model_run_method(tsrt_model *model, const char *name,
-                                   tsrt_value *const *args, size_t nargs, tsrt_value **out);
+                                                  tsrt_value *const *args, size_t nargs,
+                                                  tsrt_value **out);
 
 /* The model's methods: their number, and name `index` (NULL when out of range). Names are
  * owned by the model. */
@@ -511,7 +523,7 @@ TSRT_API const char *tsrt_model_method_name(const tsrt_model *model, size_t inde
 /* The schema of method `name`, e.g. "forward(__torch__.M self, Tensor x, int n=2) -> Tensor".
  * Owned by the model. TSRT_ERR_NO_SUCH_NAME for an unknown method. */
 TSRT_API TSRT_NODISCARD int tsrt_model_method_schema(const tsrt_model *model, const char *name,
-                                      const char **out);
+                                                     const char **out);
 
 /* The extra files stored in the model file (`_extra_files` of torch.jit.save): their number,
  * name `index` (NULL when out of range), and the content of file `name` (`size` bytes, owned
@@ -519,7 +531,7 @@ TSRT_API TSRT_NODISCARD int tsrt_model_method_schema(const tsrt_model *model, co
 TSRT_API size_t tsrt_model_extra_file_count(const tsrt_model *model);
 TSRT_API const char *tsrt_model_extra_file_name(const tsrt_model *model, size_t index);
 TSRT_API TSRT_NODISCARD int tsrt_model_extra_file(const tsrt_model *model, const char *name,
-                                   const void **data, size_t *size);
+                                                  const void **data, size_t *size);
 
 /* How the model runs, as flags: TSRT_RUN_FROZEN when its weights are constants (frozen by
  * the file or at load), TSRT_RUN_FUSED when it runs with oneDNN Graph fusion (frozen, warmed

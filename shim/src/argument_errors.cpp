@@ -51,8 +51,8 @@ std::string describe_value(const c10::IValue &value) {
     if (value.isTensor()) {
         const at::Tensor &tensor = value.toTensor();
         if (!tensor.defined()) return "an undefined tensor";
-        return std::string("a ") + c10::toString(tensor.scalar_type()) +
-               c10::str(tensor.sizes()) + " tensor";
+        return std::string("a ") + c10::toString(tensor.scalar_type()) + c10::str(tensor.sizes()) +
+               " tensor";
     }
     if (value.isString()) {
         std::string text = value.toStringRef();
@@ -81,8 +81,7 @@ std::string last_line(const std::string &text) {
 namespace tsrt {
 
 std::string describe_bad_arguments(const std::string &method, const c10::FunctionSchema &schema,
-                                   const std::vector<c10::IValue> &stack,
-                                   const std::string &raw) {
+                                   const std::vector<c10::IValue> &stack, const std::string &raw) {
     const auto &declared = schema.arguments();
     size_t first = has_self(schema) ? 1 : 0;  // both `declared` and `stack` start with self
     size_t wanted = declared.size() - first, given = stack.size() - first;
@@ -91,16 +90,16 @@ std::string describe_bad_arguments(const std::string &method, const c10::Functio
         if (!declared[i].default_value()) required = i - first + 1;
     // "it takes 1 to 2 arguments, got 3"
     std::string takes = "it takes " + std::to_string(required) +
-                        (required < wanted ? " to " + std::to_string(wanted) : "") +
-                        " argument" + (wanted == 1 ? "" : "s") + ", got " + std::to_string(given);
+                        (required < wanted ? " to " + std::to_string(wanted) : "") + " argument" +
+                        (wanted == 1 ? "" : "s") + ", got " + std::to_string(given);
     std::string reason;
     if (given > wanted) {
         reason = takes;
     } else {
         for (size_t i = first; i < declared.size() && reason.empty(); ++i) {
             const c10::Argument &argument = declared[i];
-            std::string which = "argument " + std::to_string(i - first + 1) + " (" +
-                                argument.name() + ")";
+            std::string which =
+                "argument " + std::to_string(i - first + 1) + " (" + argument.name() + ")";
             if (i >= stack.size()) {
                 if (i - first < required) reason = which + " is missing: " + takes;
             } else if (!stack[i].type()->isSubtypeOf(*argument.type())) {
@@ -110,8 +109,8 @@ std::string describe_bad_arguments(const std::string &method, const c10::Functio
         }
     }
     if (reason.empty()) reason = demangle(last_line(raw));
-    return "bad arguments for " + method + ": " + reason + " (schema: " +
-           signature(method, schema) + ")";
+    return "bad arguments for " + method + ": " + reason +
+           " (schema: " + signature(method, schema) + ")";
 }
 
 }  // namespace tsrt

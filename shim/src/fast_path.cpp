@@ -89,7 +89,8 @@ tsrt::ShapeKey key_of(const std::vector<c10::IValue> &args,
 c10::IValue specialisation_argument(const c10::IValue &arg, bool bf16) {
     if (arg.isTensor()) {
         const at::Tensor &tensor = arg.toTensor();
-        if (bf16 && tensor.scalar_type() == at::kFloat) return tensor.to(at::kBFloat16).contiguous();
+        if (bf16 && tensor.scalar_type() == at::kFloat)
+            return tensor.to(at::kBFloat16).contiguous();
         return tensor.is_contiguous() ? arg : c10::IValue(tensor.contiguous());
     }
     if (!bf16) return arg;

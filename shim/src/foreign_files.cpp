@@ -73,15 +73,14 @@ void reject_other_archives(caffe2::serialize::PyTorchStreamReader &reader,
     }
     fail(TSRT_ERR_BAD_MODEL, "it is a PyTorch checkpoint written by torch.save" +
                                  (holding.empty() ? "" : " (holding " + holding + ")") +
-                                 ", not a TorchScript program." + kMakeOne +
-                                 export_hint(weights));
+                                 ", not a TorchScript program." + kMakeOne + export_hint(weights));
 }
 
 void reject_other_formats(const unsigned char *head, size_t size, const std::string &weights) {
     // torch.save's format before PyTorch 1.6: a pickle (protocol 2) of its magic number,
     // the long 0x1950a86a20f9469cfc6c.
-    static const unsigned char legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
-                                           0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+    static const unsigned char legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
+                                           0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
     if (size >= sizeof legacy && std::memcmp(head, legacy, sizeof legacy) == 0)
         fail(TSRT_ERR_BAD_MODEL,
              std::string("it is a PyTorch checkpoint written by torch.save in the legacy "

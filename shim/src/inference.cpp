@@ -16,17 +16,17 @@ namespace tsrt {
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input) {
     c10::IValue result = call_method(model, "forward", {c10::IValue(input)});
     if (!result.isTensor())
-        fail(TSRT_ERR_UNSUPPORTED, "forward returned " + result.tagKind() +
-                                       ", but this call needs a single tensor");
+        fail(TSRT_ERR_UNSUPPORTED,
+             "forward returned " + result.tagKind() + ", but this call needs a single tensor");
     return result.toTensor();
 }
 
 void softmax_topk_into(const at::Tensor &logits, int64_t k, int64_t *indices, float *probs,
                        size_t capacity) {
     if (logits.dim() != 2)
-        fail(TSRT_ERR_INVALID_ARGUMENT,
-             "softmax + top-k needs 2-D (N, C) logits, got " + std::to_string(logits.dim()) +
-                 "-D " + c10::str(logits.sizes()));
+        fail(TSRT_ERR_INVALID_ARGUMENT, "softmax + top-k needs 2-D (N, C) logits, got " +
+                                            std::to_string(logits.dim()) + "-D " +
+                                            c10::str(logits.sizes()));
     if (!at::isFloatingType(logits.scalar_type()))
         fail(TSRT_ERR_INVALID_ARGUMENT,
              std::string("softmax + top-k needs floating-point logits, got ") +
@@ -69,8 +69,8 @@ int tsrt_model_forward(tsrt_model *model, const float *data, const int64_t *shap
     });
 }
 
-int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indices,
-                             float *probs, size_t capacity) {
+int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indices, float *probs,
+                             size_t capacity) {
     return guarded(TSRT_ERR_INTERNAL, "softmax + top-k failed", [&] {
         require(logits != nullptr, "logits is NULL");
         c10::InferenceMode inference_mode;
@@ -79,8 +79,7 @@ int tsrt_tensor_softmax_topk(const tsrt_tensor *logits, int64_t k, int64_t *indi
 }
 
 int tsrt_model_topk(tsrt_model *model, const float *data, const int64_t *shape, size_t ndim,
-                    int64_t k, int64_t *indices, float *probs, size_t capacity,
-                    int64_t *out_rows) {
+                    int64_t k, int64_t *indices, float *probs, size_t capacity, int64_t *out_rows) {
     return guarded(TSRT_ERR_FORWARD, "forward failed", [&] {
         require(model != nullptr, "model is NULL");
         c10::InferenceMode inference_mode;

@@ -27,9 +27,9 @@ class PyTorchStreamReader;
 struct tsrt_options {
     std::string device = "cpu";
     uint64_t max_file_size = 0;  // 0: no limit
-    bool debug_info = false;      // load *.debug_pkl records (see tsrt_options_set_debug_info)
-    bool freeze = true;           // freeze plain, stateless modules at load
-    int warmup_runs = 3;          // forward runs per warm-up shape; 0: no warm-up
+    bool debug_info = false;     // load *.debug_pkl records (see tsrt_options_set_debug_info)
+    bool freeze = true;          // freeze plain, stateless modules at load
+    int warmup_runs = 3;         // forward runs per warm-up shape; 0: no warm-up
     bool warmup_shapes_given = false;
     std::vector<std::vector<int64_t>> warmup_shapes;  // else the file's tsrt/input_shapes
     tsrt_precision precision = TSRT_PRECISION_FP32;
@@ -57,7 +57,7 @@ struct FastPath {
     bool bf16 = false;        // weights in bfloat16; float32 inputs cast, results cast back
     double tolerance = 0;     // relative to the largest |reference value| of each sample
     int warmup_runs = 3;
-    std::shared_mutex lock;   // guards `shapes`
+    std::shared_mutex lock;  // guards `shapes`
     std::map<ShapeKey, std::shared_ptr<const Specialisation>> shapes;
 };
 
@@ -199,8 +199,7 @@ at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input);
 c10::ScalarType from_abi_dtype(int dtype);
 
 // Views caller memory as a tensor of `type` after checking the shape; no copy.
-at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape,
-                        size_t ndim);
+at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape, size_t ndim);
 
 // Returns `value` with every tensor that shares memory with one of `borrowed` replaced by a
 // copy, so that results never point into caller memory.
@@ -258,8 +257,8 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
 // Runs `function` on `stack` (self, then the arguments) and returns its result. What libtorch
 // raises becomes TSRT_ERR_FORWARD with a message naming method `name` and describing `args`.
 c10::IValue invoke(const tsrt_model &model, torch::jit::Function &function,
-                   std::vector<c10::IValue> stack,
-                   const std::string &name, const std::vector<c10::IValue> &args);
+                   std::vector<c10::IValue> stack, const std::string &name,
+                   const std::vector<c10::IValue> &args);
 
 // Runs forward on the reference, the model's `module`: float32, as saved or frozen, run by
 // libtorch's simple executor (never optimised, so never fused).

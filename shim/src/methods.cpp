@@ -150,8 +150,8 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
 }
 
 c10::IValue invoke(const tsrt_model &model, torch::jit::Function &function,
-                   std::vector<c10::IValue> stack,
-                   const std::string &name, const std::vector<c10::IValue> &args) {
+                   std::vector<c10::IValue> stack, const std::string &name,
+                   const std::vector<c10::IValue> &args) {
     try {
         function.run(stack);
     } catch (const c10::OutOfMemoryError &) {
@@ -159,9 +159,8 @@ c10::IValue invoke(const tsrt_model &model, torch::jit::Function &function,
     } catch (const std::bad_alloc &) {
         throw;
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD,
-             describe_call_failure(model, name, args.data(), args.size(),
-                                   e.what_without_backtrace()));
+        fail(TSRT_ERR_FORWARD, describe_call_failure(model, name, args.data(), args.size(),
+                                                     e.what_without_backtrace()));
     } catch (const std::exception &e) {
         fail(TSRT_ERR_FORWARD,
              describe_call_failure(model, name, args.data(), args.size(), e.what()));
@@ -180,8 +179,7 @@ c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &arg
 std::string describe_call_failure(const tsrt_model &model, const std::string &method,
                                   const c10::IValue *args, size_t nargs, const std::string &raw) {
     std::string described;
-    for (size_t i = 0; i < nargs; ++i)
-        described += (i ? ", " : "") + describe_argument(args[i]);
+    for (size_t i = 0; i < nargs; ++i) described += (i ? ", " : "") + describe_argument(args[i]);
     std::string cause = last_line(raw);
     std::string message = method + " failed on (" + described + "): " + cause;
     if (method == "forward" && nargs == 1 && !fits_declared_shapes(model, args[0])) {
@@ -223,7 +221,8 @@ void bind_methods(tsrt_model &model) {
     // The reference runs with libtorch's simple executor: as saved, never profiled, optimised
     // or fused, whatever the calling thread's optimiser setting or the process-wide fusion
     // switch. Copies made later (the fast path's) get the profiling executor.
-    for (torch::jit::Function *function : model.module._ivalue()->compilation_unit()->get_functions())
+    for (torch::jit::Function *function :
+         model.module._ivalue()->compilation_unit()->get_functions())
         if (auto *graph_function = torch::jit::tryToGraphFunction(*function))
             graph_function->_set_initial_executor_execution_mode(torch::jit::SIMPLE);
     model.methods.clear();
@@ -262,8 +261,8 @@ int tsrt_model_run_method(tsrt_model *model, const char *name, tsrt_value *const
     });
 }
 
-int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
-                          tsrt_dtype dtype, const int64_t *shape, size_t ndim, tsrt_value **out,
+int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data, tsrt_dtype dtype,
+                          const int64_t *shape, size_t ndim, tsrt_value **out,
                           tsrt_tensor_info *info) {
     return guarded(TSRT_ERR_FORWARD, "the method failed", [&] {
         require(model != nullptr, "model is NULL");

@@ -195,8 +195,8 @@ void check_model_path(const char *path, const tsrt_options *options) {
         int err = errno;
         if (err == ENOENT || err == ENOTDIR)
             fail(TSRT_ERR_NOT_FOUND, std::string("model file not found: '") + path + "'");
-        fail(TSRT_ERR_IO, std::string("cannot access model file '") + path +
-                              "': " + std::strerror(err));
+        fail(TSRT_ERR_IO,
+             std::string("cannot access model file '") + path + "': " + std::strerror(err));
     }
     if (S_ISDIR(info.st_mode))
         fail(TSRT_ERR_IO, std::string("'") + path + "' is a directory, not a model file");
@@ -205,15 +205,14 @@ void check_model_path(const char *path, const tsrt_options *options) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        fail(TSRT_ERR_IO, std::string("cannot read model file '") + path +
-                              "': " + std::strerror(err));
+        fail(TSRT_ERR_IO,
+             std::string("cannot read model file '") + path + "': " + std::strerror(err));
     }
     close(fd);
     check_size_limit(static_cast<uint64_t>(info.st_size), options,
                      std::string("model file '") + path + "'");
     if (info.st_size == 0)
-        fail(TSRT_ERR_BAD_MODEL,
-             std::string("'") + path + "' is empty, not a TorchScript file");
+        fail(TSRT_ERR_BAD_MODEL, std::string("'") + path + "' is empty, not a TorchScript file");
 }
 
 }  // namespace
@@ -280,7 +279,9 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
         *out = load_step("the buffer", [&] {
             auto reader = open_archive(
                 [&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(bytes); },
-                [&] { return std::string(static_cast<const char *>(data), std::min<size_t>(size, 16)); },
+                [&] {
+                    return std::string(static_cast<const char *>(data), std::min<size_t>(size, 16));
+                },
                 "FILE");
             torch::jit::ExtraFilesMap extra = list_extra_files(*reader);
             torch::jit::Module module =

@@ -89,15 +89,15 @@ std::string bf16_impossible(const tsrt_model &model, bool has_warmup) {
 }
 
 std::string fp32_because(tsrt_precision asked, const std::string &reason) {
-    std::string who = asked == TSRT_PRECISION_AUTO ? "auto precision would pick bf16"
-                                                   : "bf16 was asked for";
+    std::string who =
+        asked == TSRT_PRECISION_AUTO ? "auto precision would pick bf16" : "bf16 was asked for";
     return who + ", but " + reason + "; the model runs in fp32";
 }
 
 // Tries each variant on the warm-up inputs and keeps the first that agrees with the
 // reference. Returns why the first bf16 variant failed, or "".
-std::string choose_variant(tsrt_model &model, const std::vector<Variant> &variants,
-                           int warmup_runs, const std::vector<at::Tensor> &inputs,
+std::string choose_variant(tsrt_model &model, const std::vector<Variant> &variants, int warmup_runs,
+                           const std::vector<at::Tensor> &inputs,
                            const std::vector<c10::IValue> &expected) {
     std::string bf16_failure;
     for (const Variant &variant : variants) {
@@ -153,8 +153,8 @@ void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
     bool has_warmup = !shapes.empty() && opts.warmup_runs > 0;
 
     tsrt_precision asked = opts.precision;
-    bool want_bf16 = asked == TSRT_PRECISION_BF16 ||
-                     (asked == TSRT_PRECISION_AUTO && native_bf16());
+    bool want_bf16 =
+        asked == TSRT_PRECISION_BF16 || (asked == TSRT_PRECISION_AUTO && native_bf16());
     if (asked == TSRT_PRECISION_AUTO && !native_bf16())
         model.precision_note =
             "auto precision picked fp32: this CPU has no native bf16 (AMX-BF16 or AVX512-BF16)";
@@ -175,8 +175,8 @@ void optimise_for_inference(tsrt_model &model, const tsrt_options *options) {
         for (const at::Tensor &input : inputs)
             expected.push_back(run_reference(model, {c10::IValue(input)}));
     } catch (const Error &e) {
-        fail(TSRT_ERR_FORWARD, "warm-up on the input shapes failed: " +
-                                   e.message.substr(0, e.message.find('\n')));
+        fail(TSRT_ERR_FORWARD,
+             "warm-up on the input shapes failed: " + e.message.substr(0, e.message.find('\n')));
     }
     if (!model.frozen || !model.device.is_cpu() || forward_may_write_arguments(model.module))
         return;

@@ -43,9 +43,8 @@ int tsrt_options_set_device(tsrt_options *options, const char *device) {
         require(device != nullptr, "device is NULL");
         c10::Device parsed(device);  // throws c10::Error on a malformed string
         if (!parsed.is_cpu() && !parsed.is_cuda())
-            tsrt::fail(TSRT_ERR_INVALID_ARGUMENT,
-                       std::string("unsupported device '") + device +
-                           "': use \"cpu\", \"cuda\" or \"cuda:N\"");
+            tsrt::fail(TSRT_ERR_INVALID_ARGUMENT, std::string("unsupported device '") + device +
+                                                      "': use \"cpu\", \"cuda\" or \"cuda:N\"");
         options->device = parsed.str();
     });
 }

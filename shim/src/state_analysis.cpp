@@ -14,16 +14,14 @@ namespace {
 bool block_changes_state(torch::jit::Block *block, const torch::jit::AliasDb &aliases) {
     for (torch::jit::Node *node : block->nodes()) {
         switch (node->kind()) {
-            case torch::jit::prim::SetAttr:
-                return true;  // self.x = ...
+            case torch::jit::prim::SetAttr: return true;  // self.x = ...
             case torch::jit::prim::CallMethod:
                 return true;  // a call the inliner could not see into (an interface): assume so
             case torch::jit::prim::GetAttr:
                 // An attribute written through an in-place op or an alias (self.buf.add_(1)).
                 if (aliases.hasWriters(node->output())) return true;
                 break;
-            default:
-                break;
+            default: break;
         }
         for (torch::jit::Block *inner : node->blocks())
             if (block_changes_state(inner, aliases)) return true;

@@ -47,8 +47,7 @@ c10::ScalarType from_abi_dtype(int dtype) {
     fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
 }
 
-at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape,
-                        size_t ndim) {
+at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape, size_t ndim) {
     require(ndim <= kMaxRank, "the input has more than 64 dimensions");
     require(shape != nullptr || ndim == 0, "shape is NULL");
     c10::IntArrayRef sizes(shape, ndim);  // the caller's array, read during this call only
@@ -101,9 +100,7 @@ const int64_t *tsrt_tensor_shape(const tsrt_tensor *tensor) {
     return tensor && !tensor->shape.empty() ? tensor->shape.data() : nullptr;
 }
 
-int64_t tsrt_tensor_numel(const tsrt_tensor *tensor) {
-    return tensor ? tensor->tensor.numel() : 0;
-}
+int64_t tsrt_tensor_numel(const tsrt_tensor *tensor) { return tensor ? tensor->tensor.numel() : 0; }
 
 const void *tsrt_tensor_data(const tsrt_tensor *tensor) {
     return tensor && tensor->tensor.numel() > 0 ? tensor->tensor.const_data_ptr() : nullptr;

@@ -55,14 +55,12 @@ void check_tensor(const at::Tensor &tensor, const std::string &where) {
     }
     int64_t needed = 0;
     overflow = overflow || __builtin_add_overflow(last, 1, &needed) ||
-               __builtin_mul_overflow(needed, static_cast<int64_t>(tensor.element_size()),
-                                      &needed);
+               __builtin_mul_overflow(needed, static_cast<int64_t>(tensor.element_size()), &needed);
     int64_t available = static_cast<int64_t>(tensor.storage().nbytes());
     if (overflow || needed > available)
         fail(TSRT_ERR_BAD_MODEL,
-             "the file is corrupted: tensor " + where + " of shape " +
-                 c10::str(tensor.sizes()) + " needs " +
-                 (overflow ? std::string("more than 2^63") : std::to_string(needed)) +
+             "the file is corrupted: tensor " + where + " of shape " + c10::str(tensor.sizes()) +
+                 " needs " + (overflow ? std::string("more than 2^63") : std::to_string(needed)) +
                  " bytes of storage but has " + std::to_string(available));
 }
 

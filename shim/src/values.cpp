@@ -26,8 +26,8 @@ const c10::IValue &unwrap(const tsrt_value *value, const char *what) {
 }
 
 [[noreturn]] void wrong_kind(const c10::IValue &value, const char *wanted) {
-    fail(TSRT_ERR_INVALID_ARGUMENT, std::string("the value is ") + value.type()->str() +
-                                        ", not " + wanted);
+    fail(TSRT_ERR_INVALID_ARGUMENT,
+         std::string("the value is ") + value.type()->str() + ", not " + wanted);
 }
 
 // The element type a list of `items` gets: their common type when there is one (a list of
@@ -182,7 +182,8 @@ int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape, 
     return guarded(TSRT_ERR_INVALID_ARGUMENT, "creating a tensor value", [&] {
         require(out != nullptr, "out is NULL");
         require((flags & ~TSRT_TENSOR_COPY) == 0, "unknown flags");
-        at::Tensor tensor = tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
+        at::Tensor tensor =
+            tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
         if (flags & TSRT_TENSOR_COPY) tensor = tensor.clone();
         *out = wrap(c10::IValue(std::move(tensor)));
     });
@@ -219,8 +220,7 @@ int tsrt_value_dict(tsrt_value *const *keys, tsrt_value *const *values, size_t c
               key_type == c10::FloatType::get() || key_type == c10::BoolType::get() ||
               key_type == c10::TensorType::get()))
             fail(TSRT_ERR_INVALID_ARGUMENT,
-                 "dict keys must all be str, int, float, bool or Tensor, got " +
-                     key_type->str());
+                 "dict keys must all be str, int, float, bool or Tensor, got " + key_type->str());
         c10::impl::GenericDict dict(key_type, common_type(item_values));
         for (size_t i = 0; i < count; ++i) dict.insert_or_assign(key_values[i], item_values[i]);
         *out = wrap(c10::IValue(dict));

@@ -12,7 +12,6 @@
 #include "check.h"
 #include "tsrt.h"
 
-
 /* Sentinels: a failing call must leave its out-parameters exactly as they were. */
 #define UNTOUCHED_MODEL ((tsrt_model *)0x1)
 #define UNTOUCHED_TENSOR ((tsrt_tensor *)0x1)
@@ -109,8 +108,7 @@ static void test_load_errors(const char *path) {
     CHECK(tsrt_options_set_max_file_size(options, 16) == TSRT_OK);
     CHECK(tsrt_model_load(path, options, &model) == TSRT_ERR_TOO_LARGE);
     CHECK(model == UNTOUCHED_MODEL);
-    CHECK(tsrt_model_load_buffer("0123456789abcdefg", 17, options, &model) ==
-          TSRT_ERR_TOO_LARGE);
+    CHECK(tsrt_model_load_buffer("0123456789abcdefg", 17, options, &model) == TSRT_ERR_TOO_LARGE);
     CHECK(model == UNTOUCHED_MODEL);
     CHECK(tsrt_options_set_max_file_size(options, 0) == TSRT_OK);
     /* A device this machine lacks: CUDA where there is none, or an index past the last. */
@@ -151,8 +149,7 @@ static void test_precision(const char *path) {
     /* No warm-up: nothing to check bf16 with, so fp32, and the note says why (or, on a CPU
      * without native bf16, that auto picked fp32). */
     CHECK(tsrt_model_precision(model) == TSRT_PRECISION_FP32);
-    CHECK(strstr(tsrt_model_precision_note(model), native ? "warm-up" : "no native bf16") !=
-          NULL);
+    CHECK(strstr(tsrt_model_precision_note(model), native ? "warm-up" : "no native bf16") != NULL);
     tsrt_model_free(model);
     tsrt_options_free(options);
 }
@@ -193,15 +190,13 @@ static void test_inference(const char *path) {
     CHECK(topk_buffers_untouched(indices, probs, &rows));
     CHECK(tsrt_tensor_softmax_topk(logits, 0, indices, probs, 10) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(topk_buffers_untouched(indices, probs, &rows));
-    CHECK(tsrt_tensor_softmax_topk(logits, 1001, indices, probs, 10) ==
-          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_tensor_softmax_topk(logits, 1001, indices, probs, 10) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(topk_buffers_untouched(indices, probs, &rows));
     CHECK(tsrt_tensor_softmax_topk(logits, 5, indices, probs, 10) == TSRT_OK);
     CHECK(probs[0] >= probs[1] && probs[1] >= probs[4] && probs[5] >= probs[9]);
 
     /* The fused call and the buffer-loaded model give the same answer. */
-    CHECK(tsrt_model_topk(from_buffer, input, shape, 4, 5, indices2, probs2, 10, &rows) ==
-          TSRT_OK);
+    CHECK(tsrt_model_topk(from_buffer, input, shape, 4, 5, indices2, probs2, 10, &rows) == TSRT_OK);
     CHECK(rows == 2);
     CHECK(memcmp(indices, indices2, sizeof indices) == 0);
     CHECK(memcmp(probs, probs2, sizeof probs) == 0);
@@ -236,11 +231,9 @@ static void test_inference(const char *path) {
           TSRT_ERR_INVALID_ARGUMENT);
     CHECK(untouched == UNTOUCHED_TENSOR);
     CHECK(strstr(tsrt_last_error(), "overflows") != NULL);
-    CHECK(tsrt_model_forward(from_file, input, shape, 65, &untouched) ==
-          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_forward(from_file, input, shape, 65, &untouched) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(untouched == UNTOUCHED_TENSOR);
-    CHECK(tsrt_model_forward(from_file, NULL, shape, 4, &untouched) ==
-          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_forward(from_file, NULL, shape, 4, &untouched) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(untouched == UNTOUCHED_TENSOR);
     /* A shape the model rejects fails in forward, with the shape in the message. */
     CHECK(tsrt_model_forward(from_file, input, shape, 3, &untouched) == TSRT_ERR_FORWARD);
@@ -256,7 +249,7 @@ static void test_inference(const char *path) {
           TSRT_ERR_CLOSED);
     CHECK(topk_buffers_untouched(indices2, probs2, &rows));
     CHECK(strcmp(tsrt_model_device(from_buffer), "cpu") == 0); /* introspection still works */
-    tsrt_model_close(from_buffer);                            /* closing twice is harmless */
+    tsrt_model_close(from_buffer);                             /* closing twice is harmless */
 
     tsrt_tensor_free(logits);
     tsrt_model_free(from_file);

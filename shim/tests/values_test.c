@@ -22,7 +22,6 @@
 #define UNTOUCHED_TEXT ((const char *)0x1)
 #define UNTOUCHED_SIZE ((size_t)777)
 
-
 static int64_t get_int(const tsrt_value *value) {
     int64_t out = -999;
     CHECK(tsrt_value_get_int(value, &out) == TSRT_OK);
@@ -58,8 +57,7 @@ static void test_mixed(const char *path) {
     CHECK(strcmp(tsrt_value_type(args[0]), "Tensor") == 0);
 
     /* Too few arguments: a clean error quoting the schema. */
-    CHECK(tsrt_model_run_method(model, "forward", args, 4, &result) ==
-          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_run_method(model, "forward", args, 4, &result) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(strstr(tsrt_last_error(), "schema") != NULL && result == NULL);
     CHECK(tsrt_model_run_method(model, "nope", args, 5, &result) == TSRT_ERR_NO_SUCH_NAME);
     CHECK(result == NULL);
@@ -294,8 +292,7 @@ static void test_results_never_alias_borrowed_input(const char *path) {
 
     /* nested(x) -> (x, [x[0], x]), the input lent with TSRT_TENSOR_BORROW. */
     memcpy(x, original, sizeof x);
-    CHECK(tsrt_value_tensor(x, TSRT_DTYPE_FLOAT32, shape, 2, TSRT_TENSOR_BORROW, &arg) ==
-          TSRT_OK);
+    CHECK(tsrt_value_tensor(x, TSRT_DTYPE_FLOAT32, shape, 2, TSRT_TENSOR_BORROW, &arg) == TSRT_OK);
     CHECK(tsrt_model_run_method(model, "nested", &arg, 1, &result) == TSRT_OK);
     if (result) {
         CHECK(tsrt_value_get_item(result, 0, &item) == TSRT_OK);
@@ -332,15 +329,13 @@ static void test_failing_calls_leave_outs_untouched(const char *path) {
     memcpy(&info, &untouched_info, sizeof info);
     CHECK(tsrt_model_load(path, NULL, &model) == TSRT_OK);
     if (!model) return;
-    CHECK(tsrt_value_tensor(x, TSRT_DTYPE_FLOAT32, shape, 2, TSRT_TENSOR_BORROW, &arg) ==
-          TSRT_OK);
+    CHECK(tsrt_value_tensor(x, TSRT_DTYPE_FLOAT32, shape, 2, TSRT_TENSOR_BORROW, &arg) == TSRT_OK);
 
-#define CHECK_RUN_TENSOR_FAILS(status, name, dtype, shape_, ndim)                              \
-    do {                                                                                      \
-        CHECK(tsrt_model_run_tensor(model, name, x, dtype, shape_, ndim, &out, &info) ==      \
-              (status));                                                                      \
-        CHECK(out == UNTOUCHED_VALUE &&                                                       \
-              memcmp(&info, &untouched_info, sizeof info) == 0);                              \
+#define CHECK_RUN_TENSOR_FAILS(status, name, dtype, shape_, ndim)                          \
+    do {                                                                                   \
+        CHECK(tsrt_model_run_tensor(model, name, x, dtype, shape_, ndim, &out, &info) ==   \
+              (status));                                                                   \
+        CHECK(out == UNTOUCHED_VALUE && memcmp(&info, &untouched_info, sizeof info) == 0); \
     } while (0)
 
     CHECK_RUN_TENSOR_FAILS(TSRT_ERR_NO_SUCH_NAME, "nope", TSRT_DTYPE_FLOAT32, shape, 2);
@@ -354,8 +349,7 @@ static void test_failing_calls_leave_outs_untouched(const char *path) {
     CHECK(out == UNTOUCHED_VALUE);
     CHECK(tsrt_model_run_method(model, "forward", NULL, 0, &out) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(out == UNTOUCHED_VALUE);
-    CHECK(tsrt_model_run_method(model, "forward", &null_arg, 1, &out) ==
-          TSRT_ERR_INVALID_ARGUMENT);
+    CHECK(tsrt_model_run_method(model, "forward", &null_arg, 1, &out) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(out == UNTOUCHED_VALUE);
     CHECK(tsrt_model_method_schema(model, "nope", &schema) == TSRT_ERR_NO_SUCH_NAME);
     CHECK(schema == UNTOUCHED_TEXT);

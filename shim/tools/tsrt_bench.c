@@ -45,8 +45,8 @@ static int time_calls(const char *path, long rounds) {
     for (round = -1; round < rounds; ++round) {
         start = now_ms();
         for (i = 0; i < 10000; ++i) {
-            if (tsrt_model_run_tensor(model, "forward", input, TSRT_DTYPE_FLOAT32, shape, 1,
-                                      &out, &info) != TSRT_OK)
+            if (tsrt_model_run_tensor(model, "forward", input, TSRT_DTYPE_FLOAT32, shape, 1, &out,
+                                      &info) != TSRT_OK)
                 return fail();
             tsrt_value_free(out);
         }
@@ -74,8 +74,9 @@ int main(int argc, char **argv) {
 
     if (argc == 4 && strcmp(argv[1], "--calls") == 0) return time_calls(argv[2], atol(argv[3]));
     if (argc < 4 || argc > 6) {
-        fprintf(stderr, "usage: tsrt-bench MODEL BATCH RUNS [PRECISION [WARMUP_BATCH]]\n"
-                        "       tsrt-bench --calls MODEL ROUNDS\n");
+        fprintf(stderr,
+                "usage: tsrt-bench MODEL BATCH RUNS [PRECISION [WARMUP_BATCH]]\n"
+                "       tsrt-bench --calls MODEL ROUNDS\n");
         return 2;
     }
     batch = strtol(argv[2], NULL, 10);
@@ -94,8 +95,8 @@ int main(int argc, char **argv) {
     start = now_ms();
     if (tsrt_options_new(&options) != TSRT_OK ||
         tsrt_options_add_warmup_shape(options, warm, 4) != TSRT_OK ||
-        tsrt_options_set_precision(options, argc >= 5 ? parse_precision(argv[4])
-                                                      : TSRT_PRECISION_FP32) != TSRT_OK ||
+        tsrt_options_set_precision(
+            options, argc >= 5 ? parse_precision(argv[4]) : TSRT_PRECISION_FP32) != TSRT_OK ||
         tsrt_model_load(argv[1], options, &model) != TSRT_OK)
         return fail();
     load_ms = now_ms() - start;
@@ -104,8 +105,8 @@ int main(int argc, char **argv) {
            tsrt_model_precision(model) == TSRT_PRECISION_BF16 ? "bf16" : "fp32");
     for (run = 0; run <= runs; ++run) {
         start = now_ms();
-        if (tsrt_model_topk(model, input, shape, 4, 5, indices, probs,
-                            (size_t)batch * 5, NULL) != TSRT_OK)
+        if (tsrt_model_topk(model, input, shape, 4, 5, indices, probs, (size_t)batch * 5, NULL) !=
+            TSRT_OK)
             return fail();
         if (run == 0) {
             first_ms = now_ms() - start;
