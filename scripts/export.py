@@ -22,14 +22,21 @@ from pyfront.export import (  # noqa: E402,F401
     ExportError,
     build_model,
     export,
-    main,
     metadata,
     parse_args,
     sanity_check,
 )
+from pyfront.export import main as export_classifier  # noqa: E402
+
+
+def main(argv=None) -> int:
+    """Exports a classifier as `pyfront export` does, or a torchvision detection or
+    segmentation model, which has its own export."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if export_detection.handles(argv):
+        return export_detection.main(argv)
+    return export_classifier(argv)
+
 
 if __name__ == "__main__":
-    # torchvision's detection and segmentation models have their own export.
-    if export_detection.handles(sys.argv[1:]):
-        sys.exit(export_detection.main(sys.argv[1:]))
     sys.exit(main())
