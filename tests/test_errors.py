@@ -36,6 +36,7 @@ EXCEPTION_OF_STATUS = {
     "TSRT_ERR_NO_SUCH_NAME": pyfront.NoSuchNameError,
     "TSRT_ERR_TOO_LARGE": pyfront.ModelLoadError,
     "TSRT_ERR_CLOSED": pyfront.ModelClosedError,
+    "TSRT_ERR_BAD_LIBRARY": pyfront.LibraryLoadError,
 }
 
 # What each class also is, so that plain-Python handlers (except ValueError) catch it.
@@ -48,6 +49,7 @@ PYTHON_BASES = {
     pyfront.NoSuchNameError: (LookupError,),
     pyfront.ModelClosedError: (ValueError,),
     pyfront.OutOfMemoryError: (MemoryError,),
+    pyfront.LibraryNotFoundError: (pyfront.LibraryLoadError, FileNotFoundError),
 }
 
 

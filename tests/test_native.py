@@ -13,6 +13,7 @@ import pytest
 
 import pyfront
 from pyfront._ffi import C, lib
+from pyfront._paths import header_path
 
 from conftest import BUILD, ROOT, reference_topk
 
@@ -88,7 +89,7 @@ def test_declarations_are_the_headers_as_the_compiler_reads_it(tmp_path):
     every function it declares must be callable, and every constant must have the value a C
     compiler gives it."""
     header = HEADER.read_text()
-    assert (Path(pyfront.__file__).parent / "include" / "tsrt.h").read_text() == header
+    assert header_path().read_text() == header
     functions = set(re.findall(r"TSRT_API[^;(]*?\b(tsrt_\w+)\s*\(", header))
     assert len(functions) > 60 and all(hasattr(lib(), name) for name in functions)
     constants = vars(C)
