@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -197,6 +198,18 @@ at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input);
 
 // Maps this ABI's element type to libtorch's; fails with TSRT_ERR_INVALID_ARGUMENT otherwise.
 c10::ScalarType from_abi_dtype(int dtype);
+
+// The number a C caller passed for an enum parameter (tsrt_dtype, tsrt_precision). A C caller
+// may pass any int there, and reading a value outside the enumerators as the C++ enum type is
+// undefined behaviour, so the argument's bytes are read as an int (by reference: passing it by
+// value would read it).
+template <class Enum>
+inline int enum_code(const Enum &value) noexcept {
+    static_assert(sizeof(int) == sizeof(Enum));
+    int code;
+    std::memcpy(&code, &value, sizeof code);
+    return code;
+}
 
 // Views caller memory as a tensor of `type` after checking the shape; no copy.
 at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape, size_t ndim);

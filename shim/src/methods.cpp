@@ -269,7 +269,7 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
         require(name != nullptr, "name is NULL");
         require(out != nullptr && info != nullptr, "out or info is NULL");
         at::Tensor input =
-            tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
+            tsrt::borrow_input(data, tsrt::from_abi_dtype(tsrt::enum_code(dtype)), shape, ndim);
         c10::IValue result = tsrt::call_method(*model, name, {c10::IValue(input)});
         auto value = std::make_unique<tsrt_value>();
         tsrt_tensor_info described{TSRT_DTYPE_UNKNOWN, 0, nullptr, nullptr, 0};

@@ -67,14 +67,14 @@ int tsrt_cpu_has_native_bf16(void) { return tsrt::native_bf16() ? 1 : 0; }
 int tsrt_options_set_precision(tsrt_options *options, tsrt_precision precision) {
     return guarded(TSRT_ERR_INVALID_ARGUMENT, "setting the precision", [&] {
         require(options != nullptr, "options is NULL");
-        int value = static_cast<int>(precision);
+        int value = tsrt::enum_code(precision);
         if (value != TSRT_PRECISION_FP32 && value != TSRT_PRECISION_BF16 &&
             value != TSRT_PRECISION_AUTO)
             tsrt::fail(TSRT_ERR_INVALID_ARGUMENT,
                        "unknown precision " + std::to_string(value) +
                            ": use TSRT_PRECISION_FP32, TSRT_PRECISION_BF16 or "
                            "TSRT_PRECISION_AUTO");
-        options->precision = precision;
+        options->precision = static_cast<tsrt_precision>(value);
     });
 }
 

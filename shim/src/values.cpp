@@ -183,7 +183,7 @@ int tsrt_value_tensor(const void *data, tsrt_dtype dtype, const int64_t *shape, 
         require(out != nullptr, "out is NULL");
         require((flags & ~TSRT_TENSOR_COPY) == 0, "unknown flags");
         at::Tensor tensor =
-            tsrt::borrow_input(data, tsrt::from_abi_dtype(static_cast<int>(dtype)), shape, ndim);
+            tsrt::borrow_input(data, tsrt::from_abi_dtype(tsrt::enum_code(dtype)), shape, ndim);
         if (flags & TSRT_TENSOR_COPY) tensor = tensor.clone();
         *out = wrap(c10::IValue(std::move(tensor)));
     });
