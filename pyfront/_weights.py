@@ -23,8 +23,9 @@ def load_weights(model, name: str, path: Path) -> None:
     """Loads the state_dict stored at `path` into `model` (torchvision's `name`)."""
     if not path.exists():
         raise WeightsError(
-            f"no weights file '{path}'. {_SAVE_HINT}; without --weights, "
-            f"{name} gets a seeded random initialisation"
+            f"no weights file '{path}'. {_SAVE_HINT}; without --weights, {name} gets "
+            f"torchvision's pretrained weights, with --weights random a seeded random "
+            f"initialisation"
         )
     if path.is_dir():
         raise WeightsError(f"'{path}' is a directory, not a weights file. {_SAVE_HINT}")

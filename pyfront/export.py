@@ -5,8 +5,10 @@ equals the eager model's on a random input (and fail loudly if not), save. The f
 carries metadata (model name, input shape, labels, preprocessing, weights source) as the
 extra file `pyfront/meta.json`, so tools can label predictions without torchvision.
 
-Pretrained weights cannot be downloaded on an offline machine: pass `--weights` with a local
-state_dict, or the model is built from a seeded random initialisation (and this says so).
+The weights are torchvision's pretrained ones (the recipe's `pretrained=True`) unless
+`--weights` names a local state_dict or says `random` (a seeded random initialisation). torch's
+hub cache keeps the downloaded file, so an offline machine exports once the file is there;
+without it the export fails at once, saying which file it looked for and the ways out.
 
 Run as `pyfront export` (or `scripts/export.py` in a checkout). torch and torchvision are
 imported only when an export runs: the rest of pyfront never imports torch.
@@ -20,6 +22,15 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Any
+
+from ._pretrained import (
+    DEFAULT,
+    RANDOM,
+    PretrainedError,
+    build_pretrained,
+    choice,
+    weights_argument,
+)
 
 META_FILE = "pyfront/meta.json"
 SHAPES_FILE = "tsrt/input_shapes"
@@ -43,7 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torchvision classification model name (default: resnet18)",
     )
     parser.add_argument(
-        "--weights", type=Path, help="local state_dict file (.pt/.pth) to load into the model"
+        "--weights",
+        type=weights_argument,
+        default=DEFAULT,
+        metavar="default|random|PATH",
+        help="torchvision's pretrained weights (default; downloaded into torch's hub cache "
+        "once), a seeded random initialisation, or a local state_dict file (.pt/.pth)",
     )
     parser.add_argument(
         "--output", type=Path, help="where to write the TorchScript file (default: <model>.pt)"
@@ -91,7 +107,9 @@ def _torch_requirement() -> str:
         return "torch"
 
 
-def build_model(name: str, weights: Path | None, seed: int):
+def build_model(name: str, weights, seed: int):
+    """The eager model with `weights` ("default", "random" or a state_dict path) and the
+    metadata's name for them."""
     torch, torchvision = _import_torch()
     from ._weights import WeightsError, load_weights
 
@@ -102,23 +120,30 @@ def build_model(name: str, weights: Path | None, seed: int):
         raise ExportError(f"unknown torchvision model {name!r}; known: {known}") from None
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise ExportError(f"{name!r} is not a torchvision classification model")
+    try:
+        weights = choice(weights)
+    except PretrainedError as error:
+        raise ExportError(str(error)) from None
     torch.manual_seed(seed)
-    model = builder(weights=None)
-    if weights is not None:
+    if weights == DEFAULT:
         try:
-            load_weights(model, name, Path(weights))
-        except WeightsError as error:
+            model, source = build_pretrained(builder, name)
+        except PretrainedError as error:
             raise ExportError(str(error)) from None
-        source = f"state_dict {weights}"
-    else:
-        source = f"random init (seed {seed})"
+        return model.eval(), source
+    model = builder(weights=None)
+    if weights == RANDOM:
         print(
-            f"note: no --weights given: {name} uses a seeded random initialisation "
-            f"(seed {seed}), so its predictions are meaningless; pretrained weights cannot "
-            f"be downloaded here",
+            f"note: --weights random: {name} uses a seeded random initialisation "
+            f"(seed {seed}), so its predictions are meaningless",
             file=sys.stderr,
         )
-    return model.eval(), source
+        return model.eval(), f"random init (seed {seed})"
+    try:
+        load_weights(model, name, Path(weights))
+    except WeightsError as error:
+        raise ExportError(str(error)) from None
+    return model.eval(), f"state_dict {weights}"
 
 
 def metadata(name: str, weights_source: str) -> dict:
@@ -189,10 +214,11 @@ def _script(eager, name: str, plain: bool):
         return scripted if plain else torch.jit.freeze(scripted)
 
 
-def export(name="resnet18", weights=None, output=None, seed=0, plain=False) -> Path:
+def export(name="resnet18", weights=DEFAULT, output=None, seed=0, plain=False) -> Path:
     """Scripts, checks and saves the model; frozen unless `plain` (see the README's
     Performance section: weights become constants and batch norms fold into convolutions,
-    which is what lets libtsrt fuse operators)."""
+    which is what lets libtsrt fuse operators). `weights` as on the command line: "default"
+    (torchvision's pretrained weights), "random" (seeded by `seed`) or a state_dict path."""
     output = Path(output) if output else Path(f"{name}.pt")
     eager, source = build_model(name, weights, seed)
     meta = metadata(name, source)

@@ -13,8 +13,9 @@ threshold, builder options.
     python -m pyfront.export_detection --model fasterrcnn_mobilenet_v3_large_320_fpn \\
         --option box_score_thresh=0 --option min_size=320 --threshold 0.3
 
-Without --weights (a local state_dict) the model and its backbone are a seeded random
-initialisation: pretrained weights cannot be downloaded on an offline machine.
+The weights are torchvision's pretrained ones (COCO for detection; read from torch's hub cache,
+downloaded into it when missing) unless --weights names a local state_dict or says `random`:
+the model and its backbone then get a seeded random initialisation.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Any
+
+from ._pretrained import (
+    DEFAULT,
+    RANDOM,
+    PretrainedError,
+    build_pretrained,
+    choice,
+    weights_argument,
+)
+from .export import ExportError
 
 META_FILE = "pyfront/meta.json"
 DETECTION, SEGMENTATION = "detection", "segmentation"
@@ -79,7 +90,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--model", required=True, help="torchvision detection or segmentation model name"
     )
     parser.add_argument(
-        "--weights", type=Path, help="local state_dict file (.pt/.pth) to load into the model"
+        "--weights",
+        type=weights_argument,
+        default=DEFAULT,
+        metavar="default|random|PATH",
+        help="torchvision's pretrained weights (default; downloaded into torch's hub cache "
+        "once), a seeded random initialisation, or a local state_dict file (.pt/.pth)",
     )
     parser.add_argument("--output", type=Path, help="TorchScript file (default: <model>.pt)")
     parser.add_argument(
@@ -116,17 +132,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_model(name: str, weights: Path | None, seed: int, options: dict):
+def build_model(name: str, weights, seed: int, options: dict):
+    """The eager model with `weights` ("default", "random" or a state_dict path) and the
+    metadata's name for them."""
     import torch
     import torchvision
 
+    try:
+        weights = choice(weights)
+    except PretrainedError as error:
+        raise ExportError(f"export.py: {error}") from None
+    builder = torchvision.models.get_model_builder(name)
     torch.manual_seed(seed)
     try:
-        # weights_backbone=None: no download; the backbone is random too unless --weights.
-        model = torchvision.models.get_model(name, weights=None, weights_backbone=None, **options)
+        if weights == DEFAULT:
+            model, source = build_pretrained(builder, name, **options)
+        else:
+            # weights_backbone=None: no download; the backbone is random too, or --weights.
+            model = builder(weights=None, weights_backbone=None, **options)
+    except PretrainedError as error:
+        raise ExportError(f"export.py: {error}") from None
     except (TypeError, ValueError) as error:
-        raise SystemExit(
-            f"export.py: cannot build {name} with the options {options}: {error}"
+        hint = (
+            " (the pretrained weights fix some options, such as num_classes; --weights random "
+            "or --weights PATH builds without them)"
+            if weights == DEFAULT
+            else ""
+        )
+        raise ExportError(
+            f"export.py: cannot build {name} with the options {options}: {error}{hint}"
         ) from None
     unknown = sorted(set(options) - accepted_options(name, model))
     if unknown:
@@ -135,16 +169,17 @@ def build_model(name: str, weights: Path | None, seed: int, options: dict):
             f"export.py: {name} takes no option {', '.join(unknown)}; it takes "
             f"{', '.join(sorted(accepted_options(name, model)))}"
         )
-    if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        return model.eval(), f"state_dict {weights}"
-    print(
-        f"note: no --weights given: {name} uses a seeded random initialisation (seed "
-        f"{seed}), so its predictions are meaningless; pretrained weights cannot be "
-        f"downloaded here",
-        file=sys.stderr,
-    )
-    return model.eval(), f"random init (seed {seed})"
+    if weights == DEFAULT:
+        return model.eval(), source
+    if weights == RANDOM:
+        print(
+            f"note: --weights random: {name} uses a seeded random initialisation (seed "
+            f"{seed}), so its predictions are meaningless",
+            file=sys.stderr,
+        )
+        return model.eval(), f"random init (seed {seed})"
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval(), f"state_dict {weights}"
 
 
 def accepted_options(name: str, model) -> set:
@@ -288,13 +323,15 @@ def export(
     name: str,
     output=None,
     seed: int = 0,
-    weights=None,
+    weights=DEFAULT,
     threshold: float = 0.5,
     options: dict | None = None,
     check_size=(240, 320),
     plain: bool = False,
 ) -> Path:
-    """Scripts, checks and saves a detection or segmentation model; returns the file."""
+    """Scripts, checks and saves a detection or segmentation model; returns the file.
+    `weights` as on the command line: "default" (torchvision's pretrained weights), "random"
+    (seeded by `seed`) or a state_dict path."""
     import torch
 
     task = task_of(name)

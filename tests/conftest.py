@@ -29,7 +29,7 @@ def script_and_save(module, path: Path) -> Path:
 @pytest.fixture(scope="session")
 def resnet18_path(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "resnet18.pt"
-    return export.export("resnet18", output=out, seed=0)
+    return export.export("resnet18", weights="random", output=out, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,9 @@ def test_methods_other_than_forward(tmp_path):
 def test_parameter_count_of_resnet18(tmp_path, resnet18_path, resnet18_ref):
     import export
 
-    plain = export.export("resnet18", output=tmp_path / "plain.pt", seed=0, plain=True)
+    plain = export.export(
+        "resnet18", weights="random", output=tmp_path / "plain.pt", seed=0, plain=True
+    )
     model = pyfront.Model(plain)
     assert model.parameter_count == sum(p.numel() for p in torch.jit.load(str(plain)).parameters())
     assert model.parameter_count == 11_689_512 == model.metadata["parameters"]

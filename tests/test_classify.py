@@ -183,7 +183,9 @@ def test_help_is_complete():
 
 
 def test_export_stores_metadata_for_another_torchvision_model(tmp_path, image_files):
-    path = export.export("mobilenet_v3_small", output=tmp_path / "mnv3.pt", seed=0)
+    path = export.export(
+        "mobilenet_v3_small", weights="random", output=tmp_path / "mnv3.pt", seed=0
+    )
     model = pyfront.Model(path)
     meta = model.metadata
     assert meta["model"] == "mobilenet_v3_small" and len(meta["labels"]) == 1000

@@ -71,6 +71,8 @@ def detectors(tmp_path_factory) -> dict:
             name,
             "--output",
             str(folder / f"{name}.pt"),
+            "--weights",
+            "random",
             "--threshold",
             "0",
             "--check-size",
@@ -128,6 +130,8 @@ def test_export_refuses_options_the_model_does_not_take(tmp_path, capsys):
                 str(tmp_path / "x.pt"),
                 "--option",
                 "score_tresh=0",
+                "--weights",
+                "random",
             ]
         )
     message = str(caught.value)
@@ -136,7 +140,16 @@ def test_export_refuses_options_the_model_does_not_take(tmp_path, capsys):
     )
     assert "score_thresh" in message and "detections_per_img" in message
     with pytest.raises(SystemExit, match="cannot build fcos_resnet50_fpn with the options"):
-        export.main(["--model", "fcos_resnet50_fpn", "--option", 'num_classes="five"'])
+        export.main(
+            [
+                "--model",
+                "fcos_resnet50_fpn",
+                "--option",
+                'num_classes="five"',
+                "--weights",
+                "random",
+            ]
+        )
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -290,7 +303,16 @@ def test_segmentation_export_matches_torch_and_detect_refuses_it(tmp_path, photo
     path = tmp_path / "lraspp.pt"
     assert (
         export.main(
-            ["--model", "lraspp_mobilenet_v3_large", "--output", str(path), "--check-size", "64x64"]
+            [
+                "--model",
+                "lraspp_mobilenet_v3_large",
+                "--weights",
+                "random",
+                "--output",
+                str(path),
+                "--check-size",
+                "64x64",
+            ]
         )
         == 0
     )

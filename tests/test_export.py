@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +20,7 @@ import torch
 import torchvision
 
 import pyfront
+from pyfront import _pretrained
 
 import export
 import zoo
@@ -60,9 +67,157 @@ def test_command_line_export_with_local_weights(tmp_path):
     assert meta["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
 
 
-def test_without_weights_says_it_is_random(tmp_path, capsys):
-    export.export("resnet18", output=tmp_path / "r.pt", seed=3)
-    assert "random initialisation" in capsys.readouterr().err
+# -- which weights: torchvision's pretrained (from torch's hub cache), random, or a file -------
+
+
+def saved_meta(path) -> dict:
+    extra = {export.META_FILE: ""}
+    torch.jit.load(str(path), _extra_files=extra)
+    return json.loads(extra[export.META_FILE])
+
+
+def assert_runs_as(path, eager, batch):
+    """The exported file, through torch.jit.load, answers as the eager model does."""
+    with torch.inference_mode():
+        expected = eager.eval()(torch.from_numpy(batch))
+        got = torch.jit.load(str(path))(torch.from_numpy(batch))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def hub_cache_file(torch_home, weights) -> Path:
+    """Where torch.hub keeps the file of a torchvision weights enum: the URL's file name in
+    $TORCH_HOME/hub/checkpoints."""
+    return torch_home / "hub" / "checkpoints" / Path(urllib.parse.urlparse(weights.url).path).name
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """urllib, which torch.hub downloads with, sends every request to a closed port: offline,
+    whatever network this machine has."""
+    proxy = urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{closed_port()}"})
+    monkeypatch.setattr(urllib.request, "_opener", urllib.request.build_opener(proxy))
+
+
+def test_offline_default_export_names_the_file_and_the_ways_out(tmp_path):
+    torch_home, output = tmp_path / "torch-home", tmp_path / "r18.pt"
+    proxy = f"http://127.0.0.1:{closed_port()}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy")}
+    env.update(TORCH_HOME=str(torch_home), https_proxy=proxy)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyfront", "export", "--model", "resnet18", "--output", output],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [message] = result.stderr.splitlines()
+    assert message.startswith(
+        "pyfront export: cannot get resnet18's pretrained weights ResNet18_Weights.IMAGENET1K_V1"
+    )
+    for words in (
+        f"downloading {weights.url} failed",
+        f"torch's cache has no {hub_cache_file(torch_home, weights)}",
+        "--weights PATH (a local state_dict)",
+        "--weights random (a seeded random initialisation",
+    ):
+        assert words in message, message
+    assert not output.exists() and not hub_cache_file(torch_home, weights).exists()
+
+
+def test_a_download_that_hangs_gives_up_within_the_timeout(tmp_path, monkeypatch):
+    """A server that takes the connection and never answers: the export fails after the
+    socket timeout, not minutes later."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+
+    def hold_then_hang_up():  # so that a missing timeout fails the test instead of hanging it
+        connection, _ = silent.accept()
+        time.sleep(15)
+        connection.close()
+
+    holder = threading.Thread(target=hold_then_hang_up, daemon=True)
+    holder.start()
+    proxy = urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+    monkeypatch.setattr(urllib.request, "_opener", urllib.request.build_opener(proxy))
+    monkeypatch.setattr(_pretrained, "DOWNLOAD_TIMEOUT", 1.0)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    started = time.monotonic()
+    with pytest.raises(export.ExportError, match=r"failed \(timed out\)"):
+        export.export("resnet18", output=tmp_path / "r18.pt")
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / "r18.pt").exists()
+    silent.close()
+
+
+def test_default_export_uses_the_weights_in_torch_hub_cache(tmp_path, monkeypatch, images):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
+    cached = hub_cache_file(tmp_path / "torch-home", weights)
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(11)  # weights no seed of the export's random init gives
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(state, cached)
+
+    output = export.export("resnet18", output=tmp_path / "r18.pt", seed=0)
+
+    eager = torchvision.models.resnet18(weights=None)
+    eager.load_state_dict(state)
+    assert_runs_as(output, eager, images(2, 3, 224, 224, seed=4))
+    meta = saved_meta(output)
+    assert meta["weights"] == "ResNet18_Weights.IMAGENET1K_V1"
+    assert meta["labels"] == list(weights.meta["categories"]) and len(meta["labels"]) == 1000
+
+
+def test_random_weights_are_the_seeded_initialisation(tmp_path, capsys, images):
+    output = export.export("resnet18", weights="random", output=tmp_path / "r.pt", seed=3)
+    assert "seeded random initialisation (seed 3)" in capsys.readouterr().err
+    torch.manual_seed(3)
+    assert_runs_as(output, torchvision.models.resnet18(weights=None), images(2, 3, 224, 224))
+    meta = saved_meta(output)
+    assert meta["weights"] == "random init (seed 3)" and len(meta["labels"]) == 1000
+
+
+def test_an_unreadable_cached_file_says_to_delete_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    cached = hub_cache_file(tmp_path / "torch-home", torchvision.models.ResNet18_Weights.DEFAULT)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"an interrupted copy")
+    with pytest.raises(export.ExportError) as caught:
+        export.export("resnet18", output=tmp_path / "r18.pt")
+    message = str(caught.value)
+    assert f"from torch's cache {cached}" in message and "Delete that file" in message, message
+    assert "--weights random" in message and not (tmp_path / "r18.pt").exists()
+
+
+def test_detection_models_default_to_their_coco_weights(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    weights = torchvision.models.detection.SSDLite320_MobileNet_V3_Large_Weights.DEFAULT
+    output = tmp_path / "ssdlite.pt"
+    with pytest.raises(export.ExportError) as caught:
+        export.main(["--model", "ssdlite320_mobilenet_v3_large", "--output", str(output)])
+    message = str(caught.value)
+    assert message.startswith(
+        "export.py: cannot get ssdlite320_mobilenet_v3_large's pretrained weights "
+        "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
+    )
+    assert str(hub_cache_file(tmp_path / "torch-home", weights)) in message
+    assert "--weights PATH" in message and "--weights random" in message
+    assert not output.exists()
+
+
+def test_weights_none_is_refused_as_ambiguous(tmp_path):
+    with pytest.raises(export.ExportError, match="weights=None is ambiguous"):
+        export.export("resnet18", weights=None, output=tmp_path / "r.pt")
+    assert not (tmp_path / "r.pt").exists()
 
 
 def test_unknown_model_fails_loudly(tmp_path):
@@ -111,7 +266,12 @@ def weight_files(tmp_path_factory):
     [
         (
             "missing.pth",
-            ["no weights file", "torch.save(model.state_dict(), PATH)", "without --weights"],
+            [
+                "no weights file",
+                "torch.save(model.state_dict(), PATH)",
+                "without --weights, resnet18 gets torchvision's pretrained weights",
+                "--weights random",
+            ],
         ),
         (
             "mobilenet.pth",
@@ -238,6 +398,8 @@ def squeezenet_by_command(tmp_path_factory):
             "export",
             "--model",
             "squeezenet1_1",
+            "--weights",
+            "random",
             "--output",
             str(output),
         ],
@@ -271,7 +433,7 @@ def test_parameter_count_of_a_frozen_export_is_the_models(
     elif name == "squeezenet1_1":
         path = squeezenet_by_command
     else:
-        path = export.export(name, output=tmp_path / f"{name}.pt", seed=0)
+        path = export.export(name, weights="random", output=tmp_path / f"{name}.pt", seed=0)
     frozen = torch.jit.load(str(path))
     assert sum(p.numel() for p in frozen.parameters()) == 0  # frozen: weights are constants
     unfrozen = getattr(torchvision.models, name)(weights=None)

@@ -18,7 +18,11 @@ from conftest import reference_topk
 def plain_path(tmp_path_factory):
     """The recipe's file: torch.jit.script, saved as it is, same weights as resnet18_path."""
     return export.export(
-        "resnet18", output=tmp_path_factory.mktemp("plain") / "plain.pt", seed=0, plain=True
+        "resnet18",
+        weights="random",
+        output=tmp_path_factory.mktemp("plain") / "plain.pt",
+        seed=0,
+        plain=True,
     )
 
 

@@ -107,7 +107,7 @@ def test_infer_caches_the_model_and_reloads_a_changed_file(tmp_path, images):
 
     import export
 
-    path = export.export("resnet18", output=tmp_path / "m.pt", seed=1)
+    path = export.export("resnet18", weights="random", output=tmp_path / "m.pt", seed=1)
     batch = images(1, 3, 224, 224, seed=5)
     first = pyfront.infer(path, batch)
     assert pyfront.infer(str(path), batch).indices.tolist() == first.indices.tolist()
@@ -115,7 +115,7 @@ def test_infer_caches_the_model_and_reloads_a_changed_file(tmp_path, images):
 
     assert len([key for key in _cache._entries if key[1].endswith("m.pt")]) == 1
 
-    export.export("resnet18", output=path, seed=2)  # a different model at the same path
+    export.export("resnet18", weights="random", output=path, seed=2)  # another model, same path
     second = pyfront.infer(path, batch)
     ref_indices, ref_probs, _ = reference_topk(torch.jit.load(str(path)), batch, 5)
     np.testing.assert_array_equal(second.indices, ref_indices)

@@ -90,7 +90,11 @@ def test_auto_picks_bf16_only_where_the_cpu_has_it(resnet18_path):
 @pytest.fixture(scope="module")
 def plain_path(tmp_path_factory):
     return export.export(
-        "resnet18", output=tmp_path_factory.mktemp("plain") / "plain.pt", seed=0, plain=True
+        "resnet18",
+        weights="random",
+        output=tmp_path_factory.mktemp("plain") / "plain.pt",
+        seed=0,
+        plain=True,
     )
 
 
