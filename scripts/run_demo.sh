@@ -5,5 +5,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-.venv/bin/python scripts/export.py --model resnet18 --output build/models/resnet18.pt
+.venv/bin/python scripts/export.py --model resnet18 --weights random --output build/models/resnet18.pt
 .venv/bin/python scripts/compare.py build/models/resnet18.pt

@@ -33,7 +33,7 @@ from pathlib import Path
 import export, zoo
 out = Path(sys.argv[1])
 if not (out / "resnet18.pt").exists():
-    export.export("resnet18", output=out / "resnet18.pt", seed=0)
+    export.export("resnet18", weights="random", output=out / "resnet18.pt", seed=0)
 zoo.save(zoo.Mixed(), out / "mixed.pt")
 zoo.save(zoo.Counter(), out / "counter.pt")
 zoo.save(zoo.Aliases(), out / "aliases.pt")
