@@ -291,7 +291,7 @@ MUTANTS = [
         "model.cpp",
         "        model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });\n",
         "",
-        f"{BAD_CALLS}::test_close_returns_only_after_the_call_in_flight_ends",
+        f"{BAD_CALLS}::test_close_while_other_threads_run",
     ),
     _cpp(
         "leave-never-wakes-close",
