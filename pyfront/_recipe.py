@@ -8,6 +8,13 @@ process: copies unpickled later in the same process share the first (see _cache.
 models that keep state between calls, which each get their own, since sharing would mix their
 state. A pickle carries no state a model's methods built up.
 
+An instance of a user's subclass of Model or IsolatedModel pickles as pickle pickles any
+object: its class by reference and its own attributes (those its pyfront base's constructor
+did not set) as state, restored without calling the subclass's constructor. The model itself
+is loaded by the pyfront base class from the same recipe, with the same checks. Each
+unpickled subclass instance is a load of its own: pickle sets the attributes on the object it
+gets back, and on a shared copy they would leak into every other unpickle of the pickle.
+
 The fingerprint is taken against the file as it was when the model was loaded; pickling fails
 if the file changed since. Unpickling compares size and sha256 with the file found under the
 same path and refuses a different one (ModelChangedError). The modification time is reported,
@@ -30,6 +37,7 @@ from . import _cache
 from .errors import ModelChangedError, ModelLoadError, ModelNotFoundError
 
 RECIPE_VERSION = 1
+_KINDS = ("Model", "IsolatedModel")
 _HASH_CHUNK = 1 << 20
 
 
@@ -42,6 +50,8 @@ class _LoadRecord:
     options: dict
     signature: Optional[tuple]  # _cache.file_signature(path) just before the load
     digest: Optional[tuple] = None  # (signature, sha256) once computed
+    # The attributes the pyfront constructor set: a subclass's are the others.
+    base_attributes: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,10 @@ def records_load(init: Callable) -> Callable:
             name: list(value) if isinstance(value, Iterator) else value
             for name, value in options.items()
         }
+        before = set(vars(self))  # a subclass may set attributes before calling its base
         self._load_record = _record_source(source, options)
         init(self, source, **options)
+        self._load_record.base_attributes = frozenset(vars(self).keys() - before)
 
     return wrapper
 
@@ -103,13 +115,23 @@ def _record_source(source: Any, options: dict) -> _LoadRecord:
 
 
 def reduce(model: Any) -> tuple:
-    """`__reduce__` of Model and IsolatedModel."""
-    return restore, (recipe_of(model),)
+    """`__reduce__` of Model and IsolatedModel, and of their subclasses."""
+    recipe = recipe_of(model)
+    if type(model) is _model_class(recipe.kind):
+        return restore, (recipe,)
+    return restore_subclass, (type(model), recipe), _own_state(model)
+
+
+def _own_state(model: Any) -> Optional[dict]:
+    """A subclass instance's own attributes, as pickle's default state (None when there are
+    none); the base's attributes belong to the loaded model and are made again by the load."""
+    base = model._load_record.base_attributes
+    return {name: value for name, value in vars(model).items() if name not in base} or None
 
 
 def recipe_of(model: Any) -> Recipe:
     """The recipe of a loaded model; fingerprints its file (once per file version)."""
-    kind = type(model).__name__
+    kind = _kind_of(type(model))
     record: _LoadRecord = model._load_record
     if record.data is not None:
         return Recipe(kind, dict(record.options), data=record.data, host=socket.gethostname())
@@ -162,38 +184,98 @@ def recipe_for_file(kind: str, path: str, options: dict) -> Recipe:
 
 def restore(recipe: Recipe) -> Any:
     """Unpickles a model: the process's shared copy when there is one, else a new load."""
+    cls = _checked_class(recipe)
+    if recipe.data is not None:
+        return _restore_bytes(recipe, recipe.data, cls, share=True)
+    return _restore_file(recipe, cls, share=True)
+
+
+def restore_subclass(subclass: Any, recipe: Recipe) -> Any:
+    """Unpickles an instance of a subclass: loaded by its pyfront base class into a new
+    instance of `subclass`, whose own constructor is not called (nor is it by pickle); pickle
+    then sets the instance's own attributes. Never shared: see the module's docstring."""
+    base: Any = _checked_class(recipe)
+    _check_subclass(subclass, base)
+
+    def load(source: Any, **options: Any) -> Any:
+        model = subclass.__new__(subclass)  # as pickle makes an object: no __init__
+        base.__init__(model, source, **options)
+        return model
+
+    if recipe.data is not None:
+        return _restore_bytes(recipe, recipe.data, load, share=False)
+    return _restore_file(recipe, load, share=False)
+
+
+def _check_subclass(subclass: Any, base: type) -> None:
+    if not (isinstance(subclass, type) and issubclass(subclass, base)):
+        raise ModelLoadError(
+            f"a pickled {base.__name__} names {subclass!r} as its class, which is not a "
+            f"subclass of {base.__name__}; unpickle it where the same classes are installed"
+        )
+
+
+def _checked_class(recipe: Recipe) -> type:
+    """The pyfront class that loads `recipe`, once sure this pyfront understands it."""
     if not isinstance(recipe, Recipe) or recipe.version > RECIPE_VERSION:
         raise ModelLoadError(
             "this pickled model was made by a newer pyfront; install the same pyfront version "
             "on every machine that unpickles it"
         )
     cls = _model_class(recipe.kind)
-    options = recipe.options
     try:
-        inspect.signature(cls).bind("source", **options)
+        inspect.signature(cls).bind("source", **recipe.options)
     except TypeError as error:
         raise ModelLoadError(
             f"this pyfront cannot load the pickled model ({error}); install the same pyfront "
             f"version on every machine that unpickles it"
         ) from None
-    if recipe.data is not None:
-        digest = hashlib.sha256(recipe.data).hexdigest()
-        key = (recipe.kind, f"sha256:{digest}", _cache.options_key(options))
-        entry = _cache.lookup(key, None)
-        if entry is not None and not entry.model.keeps_state:
-            return entry.model
-        model = cls(recipe.data, **options)
-        if not model.keeps_state:
-            _cache.store(key, None, model, digest)
-        return model
-    return _restore_file(recipe, cls)
+    return cls
 
 
-def _restore_file(recipe: Recipe, cls: type) -> Any:
+def _restore_bytes(recipe: Recipe, data: bytes, load: Callable, share: bool) -> Any:
+    options = recipe.options
+    digest = hashlib.sha256(data).hexdigest()
+    key = (recipe.kind, f"sha256:{digest}", _cache.options_key(options))
+    entry = _cache.lookup(key, None) if share else None
+    if entry is not None and not entry.model.keeps_state:
+        return entry.model
+    model = load(data, **options)
+    if share and not model.keeps_state:
+        _cache.store(key, None, model, digest)
+    return model
+
+
+def _restore_file(recipe: Recipe, load: Callable, share: bool) -> Any:
     path = str(recipe.path)
     host = socket.gethostname()
+    signature = _signature_on_this_host(recipe, path)
+    key = (recipe.kind, os.path.realpath(path), _cache.options_key(recipe.options))
+    entry = _cache.lookup(key, signature) if share else None
+    if entry is not None and not entry.model.keeps_state:
+        digest = entry.digest or _sha256_of_file(path, signature)
+        _check_same_file(recipe, path, signature, digest)
+        if entry.digest is None:
+            _cache.store(key, signature, entry.model, digest)
+        return entry.model
+    digest = _sha256_of_file(path, signature)
+    _check_same_file(recipe, path, signature, digest)
+    model = load(path, **recipe.options)
+    if model._load_record.signature != signature:  # replaced between hashing and loading
+        model.close()
+        raise ModelChangedError(
+            f"the model file {path} on host {host} changed while it was "
+            f"being loaded; try again once it is complete"
+        )
+    if share and not model.keeps_state:
+        _cache.store(key, signature, model, digest)
+    return model
+
+
+def _signature_on_this_host(recipe: Recipe, path: str) -> tuple:
+    host = socket.gethostname()
     try:
-        signature = _cache.file_signature(path)
+        return _cache.file_signature(path)
     except FileNotFoundError:
         error = ModelNotFoundError(
             f"the model file {path} does not exist on host {host} (process {os.getpid()}): a "
@@ -207,26 +289,6 @@ def _restore_file(recipe: Recipe, cls: type) -> Any:
         raise ModelLoadError(
             f"cannot read the model file {path} on host {host}: {error.strerror}"
         ) from None
-    key = (recipe.kind, os.path.realpath(path), _cache.options_key(recipe.options))
-    entry = _cache.lookup(key, signature)
-    if entry is not None and not entry.model.keeps_state:
-        digest = entry.digest or _sha256_of_file(path, signature)
-        _check_same_file(recipe, path, signature, digest)
-        if entry.digest is None:
-            _cache.store(key, signature, entry.model, digest)
-        return entry.model
-    digest = _sha256_of_file(path, signature)
-    _check_same_file(recipe, path, signature, digest)
-    model = cls(path, **recipe.options)
-    if model._load_record.signature != signature:  # replaced between hashing and loading
-        model.close()
-        raise ModelChangedError(
-            f"the model file {path} on host {host} changed while it was "
-            f"being loaded; try again once it is complete"
-        )
-    if not model.keeps_state:
-        _cache.store(key, signature, model, digest)
-    return model
 
 
 def _check_same_file(recipe: Recipe, path: str, signature: tuple, digest: str) -> None:
@@ -257,6 +319,14 @@ def _when(mtime_ns: Optional[int]) -> str:
     if mtime_ns is None:
         return "at an unknown time"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
+
+
+def _kind_of(model_type: type) -> str:
+    """ "Model" or "IsolatedModel": the pyfront class `model_type` is or derives from."""
+    for kind in _KINDS:
+        if issubclass(model_type, _model_class(kind)):
+            return kind
+    raise ModelLoadError(f"{model_type!r} is neither a pyfront Model nor an IsolatedModel")
 
 
 def _model_class(kind: str) -> type:

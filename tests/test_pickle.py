@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -20,6 +21,9 @@ from pyfront import _recipe
 
 import zoo
 from conftest import reference_topk
+from subclassed_models import Labelled, LabelledIsolated
+
+LABELS = [f"class {index}" for index in range(10)]
 
 
 @pytest.fixture
@@ -151,6 +155,104 @@ def test_isolated_model_round_trip(small_path, images):
             x = images(2, 3, 16, 16)
             _, _, reference = reference_topk(torch.jit.load(str(small_path)), x, 3)
             np.testing.assert_allclose(restored.forward(x), reference, rtol=0, atol=1e-6)
+        finally:
+            restored.close()
+
+
+def test_a_subclass_comes_back_as_itself_without_its_constructor(small_path, images):
+    model = Labelled(LABELS, small_path, freeze=False, warmup=[])
+    model.best_labels(images(1, 3, 16, 16))
+    recipe = model.__reduce__()[1][1]
+    assert recipe.kind == "Model" and recipe.options == {"freeze": False, "warmup": []}
+    data = pickle.dumps(model)
+    constructed = Labelled.constructed
+    first, second = pickle.loads(data), pickle.loads(data)
+    assert Labelled.constructed == constructed
+    assert type(first) is Labelled and first.labels == LABELS and first.calls == 1
+    assert not first.frozen  # loaded with the base's options
+    first.labels[0] = "changed"
+    assert second is not first and second.labels == LABELS  # no state shared between copies
+    x = images(4, 3, 16, 16)
+    _, _, reference = reference_topk(torch.jit.load(str(small_path)), x, 3)
+    np.testing.assert_array_equal(second.forward(x), reference)
+    assert second.best_labels(x) == [LABELS[index] for index in reference.argmax(1)]
+    assert pickle.loads(pickle.dumps(second)).calls == 2  # a restored copy pickles again
+
+
+def test_a_subclass_round_trips_through_another_process(small_path, tmp_path, monkeypatch):
+    model = Labelled(LABELS, small_path, freeze=False, warmup=[])
+    (tmp_path / "model.pickle").write_bytes(pickle.dumps(model))
+    x = np.random.default_rng(2).random((4, 3, 16, 16), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    tests = os.path.dirname(os.path.abspath(__file__))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    result = run_python(
+        """
+        import pickle, sys, numpy as np
+        from subclassed_models import Labelled
+        data = open(sys.argv[1], "rb").read()
+        first, second = pickle.loads(data), pickle.loads(data)
+        assert type(first) is Labelled and first is not second
+        assert Labelled.constructed == 0 and not first.frozen
+        x = np.load(sys.argv[3])
+        np.save(sys.argv[2], first.forward(x))
+        for label in first.best_labels(x):
+            print(label)
+    """,
+        tmp_path / "model.pickle",
+        tmp_path / "out.npy",
+        tmp_path / "x.npy",
+    )
+    assert result.returncode == 0, result.stderr
+    _, _, reference = reference_topk(torch.jit.load(str(small_path)), x, 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), reference)
+    assert result.stdout.splitlines() == [LABELS[index] for index in reference.argmax(1)]
+
+
+def test_a_subclass_from_a_changed_file_is_refused(small_path, tmp_path):
+    data = pickle.dumps(Labelled(LABELS, small_path))
+    torch.manual_seed(1)
+    zoo.save(zoo.SmallNet(), tmp_path / "other.pt")
+    os.replace(tmp_path / "other.pt", small_path)
+    with pytest.raises(pyfront.ModelChangedError, match="changed since the model was pickled"):
+        pickle.loads(data)
+
+
+def test_a_subclass_with_an_unpicklable_attribute_fails_as_pickle_does(small_path):
+    model = Labelled(LABELS, small_path)
+    model.lock = threading.Lock()
+    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
+        pickle.dumps(model)
+
+
+def test_a_subclass_loaded_from_bytes_carries_its_bytes(small_path, images):
+    model = Labelled(LABELS, small_path.read_bytes())
+    data = pickle.dumps(model)
+    os.remove(small_path)
+    restored = pickle.loads(data)
+    assert type(restored) is Labelled and restored.path is None and restored.labels == LABELS
+    assert restored is not pickle.loads(data)
+    x = images(2, 3, 16, 16)
+    np.testing.assert_array_equal(restored.forward(x), model.forward(x))
+
+
+def test_a_pickle_naming_a_class_outside_pyfront_is_refused(small_path):
+    model = Labelled(LABELS, small_path)
+    recipe = model.__reduce__()[1][1]
+    with pytest.raises(pyfront.ModelLoadError, match="not a subclass of Model"):
+        _recipe.restore_subclass(dict, recipe)
+
+
+def test_an_isolated_model_subclass_round_trip(small_path, images):
+    with LabelledIsolated(small_path, LABELS) as model:
+        restored = pickle.loads(pickle.dumps(model))
+        try:
+            assert type(restored) is LabelledIsolated and restored.labels == LABELS
+            assert not restored.frozen
+            x = images(2, 3, 16, 16)
+            _, _, reference = reference_topk(torch.jit.load(str(small_path)), x, 3)
+            np.testing.assert_allclose(restored.forward(x), reference, rtol=0, atol=1e-6)
+            assert restored.best_labels(x) == [LABELS[index] for index in reference.argmax(1)]
         finally:
             restored.close()
 
