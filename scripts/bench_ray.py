@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+ONE_THREAD = "<one thread>"  # a marker in a setup's arguments, not passed to pyfront
 
 
 def cpu_name() -> str:
@@ -53,6 +54,9 @@ def make_images(folder: Path, count: int) -> None:
 
 
 def timed_run(args: list, env: dict) -> float:
+    if ONE_THREAD in args:  # the local run limited to one intra-op thread, as a 1-CPU worker is
+        args = [a for a in args if a != ONE_THREAD]
+        env = dict(env, OMP_NUM_THREADS="1")
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pyfront", *args], capture_output=True, text=True, env=env
@@ -102,6 +106,7 @@ def main() -> int:
         ray_args = ["--engine", "ray", "--address", cluster.address]
         setups = {
             "local": [],
+            "local, 1 thread": [ONE_THREAD],
             f"ray, 1 worker x {cores} CPUs": [
                 *ray_args,
                 "--workers",
@@ -169,8 +174,10 @@ def main() -> int:
     fixed = statistics.median(times[same_threads]["small"]) - statistics.median(
         times["local"]["small"]
     )
+    one_cpu = 1000 / rates["ray, 1 worker x 1 CPU"] - 1000 / rates["local, 1 thread"]
     print(
-        f"\nRay adds {overhead_ms:+.1f} ms per image (1 worker with the local run's "
+        f"\nRay adds {one_cpu:+.1f} ms per image with one CPU (1 worker x 1 CPU against the "
+        f"local run on one thread), {overhead_ms:+.1f} ms (1 worker with the local run's "
         f"{cores} threads against the local run) and {fixed:+.1f} s per run on a running "
         f"cluster; `--engine ray` without --address (starting Ray for the run) took "
         f"{statistics.median(own_ray):.1f} s for {small_count} images."
