@@ -4,6 +4,7 @@ exactly one class that names the problem, and the model keeps working; never a c
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -192,3 +193,70 @@ def test_close_while_other_threads_run(resnet18_path, images):
     model.close()  # waits for the call in flight, then frees
     join_all([worker])
     assert outcomes[0] == "ok" and outcomes[-1] == "closed"
+
+
+class SlowChain(torch.nn.Module):
+    """`steps` dependent matrix products: a call that stays in flight as long as asked."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(256, 256) / 16)
+
+    def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        for _ in range(steps):
+            x = torch.tanh(x @ self.weight)
+        return x
+
+
+def _close_during_a_call(path, x, steps):
+    """Starts forward(x, steps) in a thread, closes the model while it runs; the call's result
+    and the times the call ended, close began and close returned."""
+    model = pyfront.Model(path)
+    entering = threading.Event()
+    ended: list = []
+
+    def call():
+        entering.set()
+        try:
+            ended.append((model.forward(x, steps), time.perf_counter()))
+        except pyfront.ModelClosedError:
+            ended.append((None, time.perf_counter()))
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    assert entering.wait(60)
+    time.sleep(0.15)  # the call is in libtsrt by now (cffi released the GIL)
+    closing = time.perf_counter()
+    model.close()
+    closed = time.perf_counter()
+    join_all([worker])
+    result, call_ended = ended[0]
+    return result, call_ended, closing, closed
+
+
+def test_close_returns_only_after_the_call_in_flight_ends(tmp_path):
+    """close() must wait for calls in flight: it returns after the running call ended, and that
+    call still gets torch's answer (close frees the weights as soon as it returns)."""
+    torch.manual_seed(0)
+    path = zoo.save(SlowChain(), tmp_path / "slow.pt")
+    x = np.random.default_rng(0).standard_normal((64, 256), dtype=np.float32)
+    probe = pyfront.Model(path)
+    probe.forward(x, 50)  # the first calls profile and optimise the graph
+    probe.forward(x, 50)
+    start = time.perf_counter()
+    probe.forward(x, 50)
+    steps = max(50, int(50 * 0.6 / (time.perf_counter() - start)))  # a call of about 0.6 s
+    for _ in range(4):
+        result, call_ended, closing, closed = _close_during_a_call(path, x, steps)
+        if result is not None and call_ended > closing:
+            break  # close ran while the call was in flight: what this test is about
+        steps *= 3  # the call was over (or not yet in) when close ran: a longer one
+    else:
+        pytest.fail("no call was in flight when close ran, in four tries")
+    # The call's thread notes its end time only once it has the GIL back, a few ms after close
+    # could return; close not waiting would return about 0.45 s before the call ends.
+    early = call_ended - closed
+    assert early < 0.1, f"close returned {early:.3f} s before the call in flight ended"
+    with torch.no_grad():
+        expected = torch.jit.load(str(path))(torch.from_numpy(x), steps).numpy()
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
