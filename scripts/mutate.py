@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -291,7 +292,7 @@ MUTANTS = [
         "model.cpp",
         "        model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });\n",
         "",
-        f"{BAD_CALLS}::test_close_while_other_threads_run",
+        f"{BAD_CALLS}::test_close_returns_only_after_the_call_in_flight_ends",
     ),
     _cpp(
         "leave-never-wakes-close",
@@ -493,9 +494,41 @@ zoo.save(zoo.Aliases(), out / "aliases.pt")
 """
 
 
+def copy_python(repo: Path) -> Path:
+    """An interpreter that imports the copy's pyfront. The venv's own pyfront is an editable
+    install whose import hook comes before PYTHONPATH, so the tests would otherwise run the
+    unmutated package and library. The copy's venv sees the venv's packages through a path
+    file; the editable hook, itself started by a path file there, is not run."""
+    venv = repo / ".mutant-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "venv-packages.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    seen = subprocess.run(
+        [str(python), "-c", "import pyfront._paths as p; print(p.library_path(1))"],
+        cwd=repo,
+        env=dict(os.environ, PYTHONPATH=str(repo)),
+        capture_output=True,
+        text=True,
+    )
+    if not seen.stdout.strip().startswith(str(repo)):
+        raise SystemExit(
+            f"the copy's interpreter does not load the copy's pyfront and libtsrt "
+            f"({seen.stdout.strip() or seen.stderr[-500:]}): mutants would be tested on the "
+            f"unmutated code"
+        )
+    return python
+
+
 def run_tests(repo: Path, tests: list, timeout: float) -> tuple:
     """Runs `tests` in `repo`; (passed, what failed)."""
     env = dict(os.environ, PYTHONPATH=str(repo))
+    env.pop("PYFRONT_LIBRARY", None)
     env.pop("LD_LIBRARY_PATH", None)
     models = repo / "mutation-models"
     commands = []
@@ -513,7 +546,16 @@ def run_tests(repo: Path, tests: list, timeout: float) -> tuple:
         )
     if pytest_ids:
         commands.append(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_ids]
+            [
+                str(repo / ".mutant-venv/bin/python"),
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *pytest_ids,
+            ]
         )
     for command in commands:
         try:
@@ -596,9 +638,12 @@ def prepare(repo: Path, build_from_scratch: bool) -> None:
         result = build(repo)
         if result.returncode != 0:
             raise SystemExit("the unmutated copy does not build:\n" + result.stderr[-3000:])
-    else:  # Python mutants only: the working tree's library, unchanged
-        shutil.copytree(ROOT / "pyfront" / "lib", repo / "pyfront" / "lib")
-        shutil.copytree(ROOT / "pyfront" / "include", repo / "pyfront" / "include")
+    else:  # Python mutants only: the installed library, unchanged
+        from pyfront import _paths
+
+        shutil.copytree(_paths.library_dir(), repo / "pyfront" / "lib")
+        shutil.copytree(_paths.include_dir(), repo / "pyfront" / "include")
+    copy_python(repo)
     env = dict(os.environ, PYTHONPATH=str(repo))
     subprocess.run(
         [sys.executable, "-c", MAKE_MODELS, str(repo / "mutation-models")],
