@@ -49,6 +49,11 @@ def _images(folder):
     add("wide.png", Image.fromarray(rgb), Image.fromarray(rgb))
     tall = rng.integers(0, 256, (517, 260, 3), dtype=np.uint8)
     add("tall.png", Image.fromarray(tall), Image.fromarray(tall))
+    # 259 - 224 = 35: the crop starts at round(17.5) = 18 (round half to even), where
+    # truncating gives 17; the other sizes here leave no such half.
+    for name, shape in (("odd-top.png", (259, 256, 3)), ("odd-left.png", (256, 259, 3))):
+        odd = rng.integers(0, 256, shape, dtype=np.uint8)
+        add(name, Image.fromarray(odd), Image.fromarray(odd))
     grey = rng.integers(0, 256, (256, 256), dtype=np.uint8)
     add("grey.png", Image.fromarray(grey), Image.fromarray(grey).convert("RGB"))
     rgba = rng.integers(0, 256, (240, 320, 4), dtype=np.uint8)
