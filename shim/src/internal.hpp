@@ -160,9 +160,10 @@ struct Translation {
 
 // Translates the exception being handled; call it only inside a catch block, and use the
 // message only while that block runs. An Error keeps its status and message; running out of
-// memory is TSRT_ERR_OUT_OF_MEMORY; what libtorch raises otherwise is `libtorch_status`, the
-// status that a libtorch error means in this call (a bad file while loading, a rejected input
-// while running); anything else is TSRT_ERR_INTERNAL. Never throws.
+// memory is TSRT_ERR_OUT_OF_MEMORY; any other error of libtorch or the C++ library is
+// `libtorch_status`, what such an error means in this call (a bad file while loading, a
+// rejected input while running); an exception of an unknown type is TSRT_ERR_INTERNAL.
+// Never throws.
 Translation translate_current_exception(int libtorch_status) noexcept;
 
 // Runs `body` and converts whatever it throws into a status code plus a per-thread message;
