@@ -15,6 +15,7 @@ import torch
 
 import pyfront
 from pyfront._bindings import check
+from pyfront._ffi import C, ffi, lib
 
 import zoo
 from conftest import ROOT, raises_exactly
@@ -74,6 +75,22 @@ def test_every_status_code_raises_its_own_exception_class():
     assert caught.value.status == "TSRT_UNKNOWN_STATUS"
     for cls, bases in PYTHON_BASES.items():
         assert issubclass(cls, pyfront.PyfrontError) and issubclass(cls, bases), cls
+
+
+def test_an_allocation_the_machine_cannot_make_is_out_of_memory():
+    """A tuple of 2**58 items asks the C++ library for 4 EiB, which it refuses with
+    std::bad_alloc: the caller gets TSRT_ERR_OUT_OF_MEMORY (not an internal error) and its
+    out-parameter stays untouched."""
+    item = ffi.new("tsrt_value **")
+    assert lib().tsrt_value_int(7, item) == C.TSRT_OK
+    try:
+        items = ffi.new("tsrt_value *[1]", [item[0]])
+        out = ffi.new("tsrt_value **")
+        assert lib().tsrt_value_tuple(items, 2**58, out) == C.TSRT_ERR_OUT_OF_MEMORY
+        assert ffi.string(lib().tsrt_last_error()) == b"out of memory"
+        assert out[0] == ffi.NULL
+    finally:
+        lib().tsrt_value_free(item[0])
 
 
 def test_missing_file(tmp_path):

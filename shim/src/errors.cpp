@@ -20,6 +20,16 @@ int record_failure(int status, const char *message) noexcept {
     return status;
 }
 
+int record_failure(int status, const char *context, const char *cause) noexcept {
+    std::string message;
+    try {
+        message = std::string(context) + ": " + cause;
+    } catch (...) {
+        return record_failure(status, context);
+    }
+    return record_failure(status, message.c_str());
+}
+
 void record_success() noexcept { last_error.clear(); }
 
 }  // namespace tsrt

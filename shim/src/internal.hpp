@@ -143,42 +143,41 @@ inline void require(bool condition, const char *message) {
 
 // Records a failure for tsrt_last_error on this thread and returns `status`. Never throws.
 int record_failure(int status, const char *message) noexcept;
+// The same with the message "<context>: <cause>", or `context` alone when memory runs out.
+int record_failure(int status, const char *context, const char *cause) noexcept;
 // Empties this thread's message after a successful call. Never throws.
 void record_success() noexcept;
 
-// Runs `body` and converts whatever it throws into a status code plus a per-thread message.
-// `libtorch_status` is the status reported when libtorch itself raises: what a libtorch error
-// means depends on the call (a bad file while loading, a rejected input while running).
+// What an exception means to a C caller: the one mapping from what the shim, libtorch and the
+// C++ library throw to a status code and message.
+struct Translation {
+    int status;
+    const char *message;  // borrowed from the exception, or static
+    // Raised by libtorch (or the C++ library, or the TorchScript compiler) rather than by the
+    // shim: `message` is its bare report, which the caller puts in context.
+    bool from_libtorch;
+};
+
+// Translates the exception being handled; call it only inside a catch block, and use the
+// message only while that block runs. An Error keeps its status and message; running out of
+// memory is TSRT_ERR_OUT_OF_MEMORY; any other error of libtorch or the C++ library is
+// `libtorch_status`, what such an error means in this call (a bad file while loading, a
+// rejected input while running); an exception of an unknown type is TSRT_ERR_INTERNAL.
+// Never throws.
+Translation translate_current_exception(int libtorch_status) noexcept;
+
+// Runs `body` and converts whatever it throws into a status code plus a per-thread message;
+// `context` introduces libtorch's own reports.
 template <class Body>
 int guarded(int libtorch_status, const char *context, Body &&body) noexcept {
     try {
         body();
         record_success();
         return TSRT_OK;
-    } catch (const Error &e) {
-        return record_failure(e.status, e.message.c_str());
-    } catch (const c10::OutOfMemoryError &e) {
-        return record_failure(TSRT_ERR_OUT_OF_MEMORY, e.what_without_backtrace());
-    } catch (const c10::Error &e) {
-        std::string message;
-        try {
-            message = std::string(context) + ": " + e.what_without_backtrace();
-        } catch (...) {
-            return record_failure(libtorch_status, context);
-        }
-        return record_failure(libtorch_status, message.c_str());
-    } catch (const std::bad_alloc &) {
-        return record_failure(TSRT_ERR_OUT_OF_MEMORY, "out of memory");
-    } catch (const std::exception &e) {
-        std::string message;
-        try {
-            message = std::string(context) + ": " + e.what();
-        } catch (...) {
-            return record_failure(libtorch_status, context);
-        }
-        return record_failure(libtorch_status, message.c_str());
     } catch (...) {
-        return record_failure(TSRT_ERR_INTERNAL, "unknown C++ exception inside libtsrt");
+        Translation failure = translate_current_exception(libtorch_status);
+        if (failure.from_libtorch) return record_failure(failure.status, context, failure.message);
+        return record_failure(failure.status, failure.message);
     }
 }
 

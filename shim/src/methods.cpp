@@ -154,16 +154,11 @@ c10::IValue invoke(const tsrt_model &model, torch::jit::Function &function,
                    const std::vector<c10::IValue> &args) {
     try {
         function.run(stack);
-    } catch (const c10::OutOfMemoryError &) {
-        throw;
-    } catch (const std::bad_alloc &) {
-        throw;
-    } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_call_failure(model, name, args.data(), args.size(),
-                                                     e.what_without_backtrace()));
-    } catch (const std::exception &e) {
-        fail(TSRT_ERR_FORWARD,
-             describe_call_failure(model, name, args.data(), args.size(), e.what()));
+    } catch (...) {
+        Translation failure = translate_current_exception(TSRT_ERR_FORWARD);
+        if (!failure.from_libtorch) throw;
+        fail(failure.status,
+             describe_call_failure(model, name, args.data(), args.size(), failure.message));
     }
     return std::move(stack.back());
 }

@@ -149,7 +149,7 @@ std::string describe_missing_operator(const std::string &op) {
 
 // "cannot load <what> as a TorchScript module: <cause>", the cause being the first non-empty
 // line of libtorch's report, which follows in full when it has more lines.
-[[noreturn]] void fail_load(const std::string &what, const std::string &raw) {
+std::string describe_load_failure(const std::string &what, const std::string &raw) {
     size_t start = raw.find_first_not_of(" \n");
     std::string trimmed = start == std::string::npos ? std::string() : raw.substr(start);
     std::string cause = trimmed.substr(0, trimmed.find('\n'));
@@ -157,25 +157,21 @@ std::string describe_missing_operator(const std::string &op) {
     if (!missing.empty()) cause = describe_missing_operator(missing);
     std::string message = "cannot load " + what + " as a TorchScript module: " + cause;
     if (cause.size() < trimmed.size()) message += "\n\n" + trimmed;
-    fail(TSRT_ERR_BAD_MODEL, message);
+    return message;
 }
 
-// Runs a libtorch load step, turning what it throws into a BAD_MODEL naming `what`.
+// Runs a libtorch load step: what libtorch raises, and a bad model the shim finds, become
+// TSRT_ERR_BAD_MODEL naming `what`; other failures pass through unchanged.
 template <class Step>
 auto load_step(const std::string &what, Step &&step) -> decltype(step()) {
     try {
         return step();
-    } catch (const tsrt::Error &e) {
-        if (e.status != TSRT_ERR_BAD_MODEL) throw;
-        fail(TSRT_ERR_BAD_MODEL, "cannot load " + what + ": " + e.message);
-    } catch (const c10::OutOfMemoryError &) {
-        throw;
-    } catch (const std::bad_alloc &) {
-        throw;
-    } catch (const c10::Error &e) {
-        fail_load(what, e.what_without_backtrace());
-    } catch (const std::exception &e) {  // the TorchScript compiler's ErrorReport
-        fail_load(what, e.what());
+    } catch (...) {
+        tsrt::Translation failure = tsrt::translate_current_exception(TSRT_ERR_BAD_MODEL);
+        if (failure.from_libtorch)
+            fail(failure.status, describe_load_failure(what, failure.message));
+        if (failure.status != TSRT_ERR_BAD_MODEL) throw;
+        fail(failure.status, "cannot load " + what + ": " + failure.message);
     }
 }
 
