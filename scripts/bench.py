@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -255,6 +256,8 @@ def worker_threads(args) -> dict:
     x = _input(1)
     model = pyfront.Model(args.model, warmup=[x.shape])
     calls = args.runs
+    for _ in range(SETTLE_CALLS + 1):
+        model.topk(x)
 
     def work():
         for _ in range(calls):
@@ -447,17 +450,23 @@ def main(argv=None) -> int:
     measure = contenders(paths)
     raw: dict[tuple[str, int], list[dict]] = {}
     for round_number in range(rounds):
-        for name, batch in pairs:
+        # A different order each round (seeded): a contender's place in the round (after a
+        # cold start, after a heavy neighbour) is then not the same bias every time.
+        order = list(pairs)
+        random.Random(round_number).shuffle(order)
+        for name, batch in order:
             log(f"round {round_number + 1}/{rounds}, batch {batch}: {name}")
             raw.setdefault((name, batch), []).append(measure[name](batch, runs[batch]))
 
     results: dict = {"machine": machine, "rounds": rounds, "latency": {}}
-    for (name, batch), samples in raw.items():
+    for name, batch in sorted(pairs, key=lambda pair: pair[1]):  # the plan's order, by batch
+        samples = raw[(name, batch)]
         per_round = [summary(s["ms"], per=batch) for s in samples]
         results["latency"].setdefault(str(batch), {})[name] = {
             "median_ms": statistics.median(r["median_ms"] for r in per_round),
             "p90_ms": statistics.median(r["p90_ms"] for r in per_round),
             "first_call_ms": statistics.median(s["first_ms"] for s in samples),
+            "round_medians_ms": [r["median_ms"] for r in per_round],
             **{key: samples[-1][key] for key in ("precision", "fused") if key in samples[-1]},
         }
 
@@ -559,13 +568,15 @@ def report(results: dict) -> str:
         f"{machine['load_average']:.2f} before, {machine['load_average_after']:.2f} after; "
         f"{results['rounds']} interleaved round(s)",
         "",
-        "| batch | path | ms per image (median) | p90 | first call, ms | runs in |",
-        "|---|---|---|---|---|---|",
+        "| batch | path | ms per image (median) | p90 | round medians, min-max | first call, ms "
+        "| runs in |",
+        "|---|---|---|---|---|---|---|",
     ]
     for batch, row in sorted(results["latency"].items(), key=lambda item: int(item[0])):
         for name, r in row.items():
             lines.append(
                 f"| {batch} | {name} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
+                f"{min(r['round_medians_ms']):.2f}-{max(r['round_medians_ms']):.2f} | "
                 f"{r['first_call_ms']:.1f} | {r.get('precision', '')} |"
             )
     tiny = results["tiny_call_us"]
@@ -610,6 +621,7 @@ def chart(results: dict, path: Path) -> None:
     ]
     axes[-1].plot(sizes, warmed, "o-", label="warmed for this batch size")
     axes[-1].plot(sizes, cold, "s--", label="warmed for 1 image only")
+    axes[-1].set_ylim(bottom=0)
     axes[-1].set_xlabel("batch size")
     axes[-1].set_ylabel("ms per image")
     axes[-1].set_title("pyfront fp32 by batch size")
