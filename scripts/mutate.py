@@ -299,7 +299,7 @@ MUTANTS = [
         "model.cpp",
         "    if (--model.in_flight == 0 && model.closed.load()) {",
         "    if (--model.in_flight == 0 && false) {",
-        f"{BAD_CALLS}::test_close_while_other_threads_run",
+        f"{BAD_CALLS}::test_close_returns_only_after_the_call_in_flight_ends",
     ),
     # --- threads ---------------------------------------------------------------------------
     _cpp(
@@ -314,7 +314,10 @@ MUTANTS = [
         "leak-per-call",
         "methods.cpp",
         "    InFlight registered(model);\n",
-        "    InFlight registered(model);\n    (void)new char[2900];\n",
+        # Written through a volatile pointer: an allocation nobody uses may be removed by the
+        # compiler (GCC's -fallocation-dce), which would make the mutant a no-op.
+        "    InFlight registered(model);\n"
+        "    for (volatile char *leak = new char[2900]; leak;) { leak[2899] = 1; break; }\n",
         f"{RELIABILITY}::test_memory_stays_flat_over_calls_and_loads",
     ),
     # --- pyfront: one exception class per status ------------------------------------------

@@ -227,11 +227,16 @@ def _close_during_a_call(path, x, steps):
     assert entering.wait(60)
     time.sleep(0.15)  # the call is in libtsrt by now (cffi released the GIL)
     closing = time.perf_counter()
-    model.close()
-    closed = time.perf_counter()
-    join_all([worker])
+    closed: list = []
+    # close runs in a daemon thread too, so that a close that never returns fails the test
+    # instead of hanging the suite
+    closer = threading.Thread(
+        target=lambda: (model.close(), closed.append(time.perf_counter())), daemon=True
+    )
+    closer.start()
+    join_all([closer, worker], timeout=60)
     result, call_ended = ended[0]
-    return result, call_ended, closing, closed
+    return result, call_ended, closing, closed[0]
 
 
 def test_close_returns_only_after_the_call_in_flight_ends(tmp_path):
