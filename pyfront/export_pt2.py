@@ -24,7 +24,9 @@ TRACE_BATCH = 2
 # its inputs (AOTI_RUNTIME_CHECK_INPUTS); without check_lowerbound off, that check would refuse
 # batch 1, which torch.export's dynamic dimensions assume never happens (sizes 0 and 1 are
 # specialised), though the code handles it.
-INDUCTOR_CONFIGS = {"freezing": True, "aot_inductor.check_lowerbound": False}
+# cpp.march "": no -march=native, so the code uses only the instruction sets Inductor picks
+# for this CPU and names in its compiler flags, which libtsrt checks the running CPU for.
+INDUCTOR_CONFIGS = {"freezing": True, "aot_inductor.check_lowerbound": False, "cpp.march": ""}
 
 
 def compile_package(eager, input_shape, metadata: dict[str, str], output: Path) -> Path:

@@ -189,7 +189,7 @@ bool cpu_has(const std::unordered_map<std::string, c10::IValue> &caps, const cha
     return found != caps.end() && found->second.isBool() && found->second.toBool();
 }
 
-// Fails with TSRT_ERR_UNSUPPORTED when the package was compiled for another kind of machine or
+// Fails with TSRT_ERR_BAD_MODEL when the package was compiled for another kind of machine or
 // for instructions this CPU lacks.
 void check_machine(const std::map<std::string, std::string> &metadata) {
     const std::string rebuild =
@@ -198,11 +198,11 @@ void check_machine(const std::map<std::string, std::string> &metadata) {
     auto machine = metadata.find("AOTI_MACHINE");
     if (machine != metadata.end() && !machine->second.empty() && uname(&host) == 0 &&
         machine->second != host.machine)
-        fail(TSRT_ERR_UNSUPPORTED, "the .pt2 package was compiled for " + machine->second +
-                                       " machines, this one is " + host.machine + rebuild);
+        fail(TSRT_ERR_BAD_MODEL, "the .pt2 package was compiled for " + machine->second +
+                                     " machines, this one is " + host.machine + rebuild);
     auto platform = metadata.find("AOTI_PLATFORM");
     if (platform != metadata.end() && !platform->second.empty() && platform->second != "linux")
-        fail(TSRT_ERR_UNSUPPORTED,
+        fail(TSRT_ERR_BAD_MODEL,
              "the .pt2 package was compiled for " + platform->second + ", not linux" + rebuild);
     auto isa = metadata.find("AOTI_CPU_ISA");
     if (isa == metadata.end()) return;
@@ -215,7 +215,7 @@ void check_machine(const std::map<std::string, std::string> &metadata) {
         for (const IsaRequirement &known : isa_requirements())
             if (name == known.name) requirement = &known;
         if (requirement == nullptr)
-            fail(TSRT_ERR_UNSUPPORTED,
+            fail(TSRT_ERR_BAD_MODEL,
                  "the .pt2 package's code was compiled for the instruction "
                  "set " +
                      name +
@@ -224,10 +224,79 @@ void check_machine(const std::map<std::string, std::string> &metadata) {
                      rebuild);
         for (const char *feature : requirement->features)
             if (!cpu_has(caps, feature))
-                fail(TSRT_ERR_UNSUPPORTED, "the .pt2 package's code was compiled for " +
-                                               isa->second + " instructions, but this CPU lacks " +
-                                               feature + " (needed for " + name +
-                                               "): running it would crash the process" + rebuild);
+                fail(TSRT_ERR_BAD_MODEL, "the .pt2 package's code was compiled for " + isa->second +
+                                             " instructions, but this CPU lacks " + feature +
+                                             " (needed for " + name +
+                                             "): running it would crash the process" + rebuild);
+    }
+}
+
+// The compiler's instruction-set flags and the CPU feature each lets the code use, as
+// libtorch's cpuinfo names them. Flags that select no instructions are in kNeutralFlags.
+const std::map<std::string, const char *> &flag_features() {
+    static const std::map<std::string, const char *> table = {
+        {"-msse3", "sse3"},
+        {"-mssse3", "ssse3"},
+        {"-msse4.1", "sse4_1"},
+        {"-msse4.2", "sse4_2"},
+        {"-mavx", "avx"},
+        {"-mavx2", "avx2"},
+        {"-mfma", "fma3"},
+        {"-mf16c", "f16c"},
+        {"-mavx512f", "avx512_f"},
+        {"-mavx512cd", "avx512_cd"},
+        {"-mavx512dq", "avx512_dq"},
+        {"-mavx512bw", "avx512_bw"},
+        {"-mavx512vl", "avx512_vl"},
+        {"-mavx512vnni", "avx512_vnni"},
+        {"-mavx512bf16", "avx512_bf16"},
+        {"-mavx512fp16", "avx512_fp16"},
+        {"-mavx512vbmi", "avx512_vbmi"},
+        {"-mavx512ifma", "avx512_ifma"},
+        {"-mavx5124fmaps", "avx512_4fmaps"},
+        {"-mavxvnni", "avx_vnni"},
+        {"-mamx-tile", "amx_tile"},
+        {"-mamx-bf16", "amx_bf16"},
+        {"-mamx-int8", "amx_int8"},
+        {"-mamx-fp16", "amx_fp16"},
+    };
+    return table;
+}
+
+bool neutral_flag(const std::string &flag) {
+    return flag == "-m64" || flag.rfind("-mtune=", 0) == 0 || flag.rfind("-mno-", 0) == 0 ||
+           flag.rfind("-march=", 0) == 0;
+}
+
+// AOTInductor leaves the commands that compiled the package's code as comments in its C++
+// sources ("// g++ x.cpp ... -mavx512f ... -o x.o"). Every instruction-set flag in them must
+// name a feature this CPU has; a flag this library does not know refuses the package, since
+// what it enables cannot be checked. (-march=native, Inductor's default, lets the compiler use
+// anything the compiling CPU had, which no package records: pyfront export turns it off.)
+void check_compile_flags(const std::string &source) {
+    auto caps = at::cpu::get_cpu_capabilities();
+    size_t start = 0;
+    while (start < source.size()) {
+        size_t end = source.find('\n', start);
+        if (end == std::string::npos) end = source.size();
+        std::string line = source.substr(start, end - start);
+        start = end + 1;
+        if (line.rfind("// ", 0) != 0 || line.find(" -o ") == std::string::npos) continue;
+        std::istringstream words(line.substr(3));
+        std::string word;
+        while (words >> word) {
+            if (word.rfind("-m", 0) != 0 || neutral_flag(word)) continue;
+            auto known = flag_features().find(word);
+            if (known == flag_features().end())
+                fail(TSRT_ERR_BAD_MODEL, "the .pt2 package's code was compiled with " + word +
+                                             ", an instruction-set flag this library cannot "
+                                             "check this CPU for, so it refuses to run it");
+            if (!cpu_has(caps, known->second))
+                fail(TSRT_ERR_BAD_MODEL, "the .pt2 package's code was compiled with " + word +
+                                             ", but this CPU lacks " + known->second +
+                                             ": running it would crash the process; export the "
+                                             "model again on a machine like this one");
+        }
     }
 }
 
@@ -260,7 +329,7 @@ Layout find_layout(const std::vector<ZipMember> &members) {
     if (!found_model) {
         std::string names;
         for (const std::string &model : models) names += (names.empty() ? "" : ", ") + model;
-        fail(TSRT_ERR_UNSUPPORTED,
+        fail(TSRT_ERR_BAD_MODEL,
              "the .pt2 package holds no AOTInductor model named 'model' (it has: " + names +
                  "); libtsrt runs the model aoti_compile_and_package writes by default");
     }
@@ -343,6 +412,14 @@ tsrt_model *load_aoti_package(const unsigned char *data, size_t size, c10::Devic
                                   "', and runs only there (asked for '" + device.str() + "')");
     if (!device.is_cpu()) fail(TSRT_ERR_DEVICE, "libtsrt runs .pt2 packages on the CPU only");
     check_machine(metadata);
+    for (const ZipMember &member : members) {
+        const std::string suffix = ".cpp";
+        if (member.name.size() > suffix.size() &&
+            member.name.compare(member.name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+            member.name.find(kMarker) != std::string::npos && member.size <= (256u << 20))
+            check_compile_flags(
+                std::string(reinterpret_cast<const char *>(data + member.offset), member.size));
+    }
 
     auto package = std::unique_ptr<Pt2Package, Pt2PackageDeleter>(new Pt2Package());
     package->folder = std::make_unique<PrivateDir>();
