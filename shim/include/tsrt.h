@@ -286,8 +286,12 @@ typedef struct tsrt_model tsrt_model;
  * no larger than the archive. A failing check is TSRT_ERR_BAD_MODEL naming the member and the
  * problem (a truncated package, whose zip directory is lost, likewise). A package compiled for
  * another machine kind, or for instructions this CPU lacks (AOTI_CPU_ISA in its metadata,
- * e.g. AVX512 or AMX_TILE on a CPU without them), is TSRT_ERR_UNSUPPORTED rather than a crash
- * on the first call; one compiled for a device other than the CPU is TSRT_ERR_DEVICE. The
+ * e.g. AVX512 or AMX_TILE, and the -m flags of the compile commands its sources record, e.g.
+ * -mavx512bf16; or instructions this library does not know), is TSRT_ERR_BAD_MODEL rather
+ * than a crash on the first call. A package compiled with -march=native (AOTInductor's
+ * default; `pyfront export --format pt2` turns it off) may also use instructions of the
+ * compiling CPU that it records nowhere: those cannot be checked. One compiled for a device
+ * other than the CPU is TSRT_ERR_DEVICE. The
  * checked archive is extracted into a new folder of mode 0700 under $TMPDIR (else /tmp),
  * removed when the model is closed or freed (TSRT_ERR_IO when it cannot be made or written).
  * The first package load sets the environment variable AOTI_RUNTIME_CHECK_INPUTS=1, unless
