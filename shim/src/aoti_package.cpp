@@ -83,7 +83,7 @@ class PrivateDir {
         std::string folder = path_;
         size_t start = 0, slash;
         while ((slash = name.find('/', start)) != std::string::npos) {
-            folder += "/" + name.substr(start, slash - start);
+            folder.append("/").append(name, start, slash - start);
             if (mkdir(folder.c_str(), 0700) != 0 && errno != EEXIST) io_error(folder);
             struct stat info;
             if (lstat(folder.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) io_error(folder);
@@ -533,7 +533,7 @@ c10::IValue run_aoti_package(tsrt_model &model, const char *name,
         fail(TSRT_ERR_INVALID_ARGUMENT, "forward takes " +
                                             std::to_string(package.inputs.children.size()) +
                                             " argument(s), got " + std::to_string(args.size()) +
-                                            ": " + model.schemas["forward"]);
+                                            ": " + model.schemas.at("forward"));
     std::vector<at::Tensor> inputs;
     for (size_t i = 0; i < args.size(); ++i)
         flatten(args[i], package.inputs.children[i], "argument " + std::to_string(i), inputs);
