@@ -17,7 +17,12 @@ import pytest
 
 import pyfront
 from pyfront import export_pt2
-from pyfront.errors import InferenceError, ModelLoadError
+from pyfront.errors import (
+    InferenceError,
+    InvalidArgumentError,
+    ModelLoadError,
+    NoSuchNameError,
+)
 from pyfront.isolated import IsolatedModel
 
 from conftest import BUILD, raises_exactly, reference_topk, script_and_save
@@ -174,10 +179,14 @@ def test_wrong_input_shape_is_an_inference_error(models):
             model.forward(np.zeros((1, 3, 200, 224), np.float32))
 
 
-def test_other_methods_are_no_such_name(models):
+def test_other_methods_and_other_arguments_are_clean_errors(models):
     with pyfront.Model(models[0]) as model:
-        with pytest.raises(pyfront.errors.NoSuchNameError, match="has only forward"):
+        with raises_exactly(NoSuchNameError, match="has only forward"):
             model.run_method("predict", _batch(1))
+        with raises_exactly(InvalidArgumentError, match=r"forward takes 1 argument\(s\), got 2"):
+            model.run_method("forward", _batch(1), _batch(1))
+        with raises_exactly(InvalidArgumentError, match="argument 0 is int, but the .pt2"):
+            model.run_method("forward", 3)
 
 
 def test_ts_infer_runs_a_package(models, python_loader):
