@@ -189,6 +189,26 @@ def test_other_methods_and_other_arguments_are_clean_errors(models):
             model.run_method("forward", 3)
 
 
+def test_a_package_compiled_with_pytorchs_defaults(tmp_path):
+    """A package made by aoti_compile_and_package with its default settings (-march=native,
+    dynamic sizes assumed to be at least 2) runs, and batch 1 is refused with the way out."""
+    import torch
+
+    eager = _small_classifier()
+    example = torch.rand(2, 3, 32, 32)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(eager, (example,), dynamic_shapes=({0: batch},))
+    path = torch._inductor.aoti_compile_and_package(
+        program, package_path=str(tmp_path / "defaults.pt2"), inductor_configs={"freezing": True}
+    )
+    x = _batch(3, seed=9)[:, :, :32, :32].copy()
+    expected = torch._inductor.aoti_load_package(path)(torch.from_numpy(x)).numpy()
+    with pyfront.Model(path) as model:
+        np.testing.assert_allclose(model.forward(x), expected, rtol=1e-5, atol=1e-5)
+        with raises_exactly(InferenceError, match="check_lowerbound.*False"):
+            model.forward(x[:1])
+
+
 def test_ts_infer_runs_a_package(models, python_loader):
     import torch
 

@@ -521,6 +521,25 @@ c10::IValue rebuild(const Spec &spec, std::vector<at::Tensor> &outputs, size_t &
 
 }  // namespace
 
+namespace {
+
+// describe_call_failure's message, with the way out when the compiled code's input check
+// refused a size of 1 (or 0): torch.export assumes dynamic sizes are at least 2, and
+// AOTInductor checks that bound unless compiled with aot_inductor.check_lowerbound=False.
+std::string describe_package_failure(const tsrt_model &model, const std::vector<c10::IValue> &args,
+                                     const std::string &raw) {
+    std::string message = describe_call_failure(model, "forward", args.data(), args.size(), raw);
+    if (raw.find("dim value is too small") != std::string::npos &&
+        raw.find("expected it to be >= 2") != std::string::npos)
+        message +=
+            " (the package was compiled assuming dynamic sizes of at least 2, as torch.export "
+            "does; compile it with inductor_configs={\"aot_inductor.check_lowerbound\": False} "
+            "to accept 1, as pyfront export --format pt2 does)";
+    return message;
+}
+
+}  // namespace
+
 c10::IValue run_aoti_package(tsrt_model &model, const char *name,
                              const std::vector<c10::IValue> &args) {
     if (std::strcmp(name, "forward") != 0)
@@ -543,11 +562,9 @@ c10::IValue run_aoti_package(tsrt_model &model, const char *name,
     } catch (const c10::OutOfMemoryError &) {
         throw;
     } catch (const c10::Error &e) {
-        fail(TSRT_ERR_FORWARD, describe_call_failure(model, "forward", args.data(), args.size(),
-                                                     e.what_without_backtrace()));
+        fail(TSRT_ERR_FORWARD, describe_package_failure(model, args, e.what_without_backtrace()));
     } catch (const std::exception &e) {
-        fail(TSRT_ERR_FORWARD,
-             describe_call_failure(model, "forward", args.data(), args.size(), e.what()));
+        fail(TSRT_ERR_FORWARD, describe_package_failure(model, args, e.what()));
     }
     size_t next = 0;
     c10::IValue result = rebuild(package.outputs, outputs, next);
