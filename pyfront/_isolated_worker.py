@@ -35,6 +35,7 @@ def serve(stdin, stdout) -> int:
                         "parameter_count": model.parameter_count,
                         "keeps_state": model.keeps_state,
                         "frozen": model.frozen,
+                        "format": model.format,
                         "fused": model.fused,
                     },
                 }

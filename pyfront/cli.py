@@ -222,6 +222,7 @@ def _info(args) -> int:
     meta = model.metadata
     info = {
         "file": args.model,
+        "format": model.format,
         "size_bytes": os.path.getsize(args.model),
         "libtorch": pyfront.libtorch_version(),
         "methods": {name: model.schema(name) for name in model.method_names()},
@@ -250,6 +251,14 @@ def _info(args) -> int:
         print()
         return 0
     print(f"file        {info['file']} ({info['size_bytes']:,} bytes)")
+    print(
+        "format      "
+        + (
+            "AOTInductor package (.pt2): compiled native code, runs inside the process"
+            if info["format"] == "pt2"
+            else "TorchScript"
+        )
+    )
     print(f"libtorch    {info['libtorch']} (the version libtsrt runs it on)")
     print(
         f"parameters  {info['parameters']:,}"

@@ -1,9 +1,14 @@
-"""Export a torchvision classification model to a TorchScript file that pyfront and libtsrt run.
+"""Export a torchvision classification model to a file that pyfront and libtsrt run.
 
-The recipe: build the model, `torch.jit.script` it, check that the scripted model's top-5
-equals the eager model's on a random input (and fail loudly if not), save. The file also
-carries metadata (model name, input shape, labels, preprocessing, weights source) as the
-extra file `pyfront/meta.json`, so tools can label predictions without torchvision.
+The default format is a TorchScript file. The recipe: build the model, `torch.jit.script` it,
+check that the scripted model's top-5 equals the eager model's on a random input (and fail
+loudly if not), save. The file also carries metadata (model name, input shape, labels,
+preprocessing, weights source) as the extra file `pyfront/meta.json`, so tools can label
+predictions without torchvision.
+
+`--format pt2` writes an AOTInductor package instead (see export_pt2.py): the same model traced
+by torch.export with a dynamic batch dimension and compiled to native code, the same sanity
+check (on the compiled package) and the same metadata inside.
 
 The weights are torchvision's pretrained ones (the recipe's `pretrained=True`) unless
 `--weights` names a local state_dict or says `random` (a seeded random initialisation). torch's
@@ -37,6 +42,9 @@ SHAPES_FILE = "tsrt/input_shapes"
 # The parameter count of the model before freezing, which turns parameters into constants;
 # libtsrt reports it as the frozen model's parameter count.
 PARAMETERS_FILE = "tsrt/parameter_count"
+TORCHSCRIPT = "torchscript"
+PT2 = "pt2"
+FORMATS = (TORCHSCRIPT, PT2)
 
 
 class ExportError(SystemExit):
@@ -62,7 +70,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "once), a seeded random initialisation, or a local state_dict file (.pt/.pth)",
     )
     parser.add_argument(
-        "--output", type=Path, help="where to write the TorchScript file (default: <model>.pt)"
+        "--format",
+        choices=FORMATS,
+        default=TORCHSCRIPT,
+        help="torchscript (default): a TorchScript file; pt2: an AOTInductor package of native "
+        "code compiled for this CPU (see the README's .pt2 section)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the file (default: <model>.pt, or <model>.pt2 with --format pt2)",
     )
     parser.add_argument(
         "--seed",
@@ -181,8 +198,9 @@ def metadata(name: str, weights_source: str) -> dict:
     return meta
 
 
-def sanity_check(eager, scripted, input_shape, seed: int) -> None:
-    """The recipe's check: eager and scripted agree on the top-5 of a random input."""
+def sanity_check(eager, scripted, input_shape, seed: int, what: str = "scripted") -> None:
+    """The recipe's check: eager and scripted (or compiled, `what`) agree on the top-5 of a
+    random input."""
     torch, _ = _import_torch()
 
     generator = torch.Generator().manual_seed(seed)
@@ -191,10 +209,10 @@ def sanity_check(eager, scripted, input_shape, seed: int) -> None:
         eager_top5 = torch.softmax(eager(example), 1).topk(5).indices[0].tolist()
         scripted_top5 = torch.softmax(scripted(example), 1).topk(5).indices[0].tolist()
     print(f"eager top-5:    {eager_top5}")
-    print(f"scripted top-5: {scripted_top5}")
+    print(f"{what} top-5: {' ' * (len('scripted') - len(what))}{scripted_top5}")
     if eager_top5 != scripted_top5:
         raise ExportError(
-            "FAILED sanity check: the scripted model's top-5 differs from the "
+            f"FAILED sanity check: the {what} model's top-5 differs from the "
             "eager model's; the file was not written"
         )
 
@@ -214,34 +232,65 @@ def _script(eager, name: str, plain: bool):
         return scripted if plain else torch.jit.freeze(scripted)
 
 
-def export(name="resnet18", weights=DEFAULT, output=None, seed=0, plain=False) -> Path:
+def export(
+    name="resnet18", weights=DEFAULT, output=None, seed=0, plain=False, format=TORCHSCRIPT
+) -> Path:
     """Scripts, checks and saves the model; frozen unless `plain` (see the README's
     Performance section: weights become constants and batch norms fold into convolutions,
     which is what lets libtsrt fuse operators). `weights` as on the command line: "default"
-    (torchvision's pretrained weights), "random" (seeded by `seed`) or a state_dict path."""
-    output = Path(output) if output else Path(f"{name}.pt")
+    (torchvision's pretrained weights), "random" (seeded by `seed`) or a state_dict path.
+    `format` "pt2" writes an AOTInductor package instead (always frozen)."""
+    if format not in FORMATS:
+        raise ExportError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+    pt2 = format == PT2
+    output = Path(output) if output else Path(f"{name}.pt2" if pt2 else f"{name}.pt")
     eager, source = build_model(name, weights, seed)
     meta = metadata(name, source)
     meta["parameters"] = sum(p.numel() for p in eager.parameters())
-    meta["frozen"] = not plain
-    scripted = _script(eager, name, plain)
-    sanity_check(eager, scripted, meta["input_shape"], seed)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    meta["frozen"] = pt2 or not plain
     extra = {
         META_FILE: json.dumps(meta),
         # libtsrt warms the model up for these shapes while loading it.
         SHAPES_FILE: "x".join(str(d) for d in meta["input_shape"]) + "\n",
         PARAMETERS_FILE: f"{meta['parameters']}\n",
     }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if pt2:
+        _export_pt2(eager, name, meta["input_shape"], seed, extra, output)
+        print(f"saved {name} ({source}, AOTInductor package) to {output}")
+        return output
+    scripted = _script(eager, name, plain)
+    sanity_check(eager, scripted, meta["input_shape"], seed)
     scripted.save(str(output), _extra_files=extra)
     print(f"saved {name} ({source}, {'plain' if plain else 'frozen'}) to {output}")
     return output
 
 
+def _export_pt2(eager, name: str, input_shape, seed: int, extra: dict, output: Path) -> None:
+    """Compiles the package into a temporary file beside `output`, checks it as loaded by
+    PyTorch's own loader, and only then moves it into place."""
+    from . import export_pt2
+
+    # aoti_compile_and_package wants a name ending in .pt2.
+    partial = output.with_name(output.name + ".partial.pt2")
+    try:
+        try:
+            export_pt2.compile_package(eager, input_shape, extra, partial)
+        except Exception as error:  # noqa: BLE001 - torch.export and Inductor raise many kinds
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ExportError(f"cannot export {name} as a .pt2 package: {first}") from None
+        sanity_check(eager, export_pt2.load_package(partial), input_shape, seed, "compiled")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def run(args, prog: str) -> int:
     """Runs an export from parsed arguments; a failure is one line on stderr, status 1."""
     try:
-        export(args.model, args.weights, args.output, args.seed, plain=args.plain)
+        export(
+            args.model, args.weights, args.output, args.seed, plain=args.plain, format=args.format
+        )
     except ExportError as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 1

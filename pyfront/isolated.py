@@ -69,7 +69,8 @@ class IsolatedModel:
         self._schemas = info["schemas"]
         self._extra_files = dict(info["extra_files"])
         self._facts = {
-            key: info[key] for key in ("parameter_count", "keeps_state", "frozen", "fused")
+            key: info[key]
+            for key in ("parameter_count", "keeps_state", "frozen", "fused", "format")
         }
 
     # -- the pipe ---------------------------------------------------------------------------
@@ -154,6 +155,11 @@ class IsolatedModel:
     @property
     def keeps_state(self) -> bool:
         return self._facts["keeps_state"]
+
+    @property
+    def format(self) -> str:
+        """ "torchscript" or "pt2", as Model.format."""
+        return self._facts["format"]
 
     @property
     def frozen(self) -> bool:

@@ -22,7 +22,8 @@ Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
 
 class Model:
-    """A TorchScript module loaded from a file path or from the bytes of a saved file.
+    """A TorchScript module loaded from a file path or from the bytes of a saved file, or an
+    AOTInductor package (`.pt2`, see `format`): libtsrt tells them apart by their content.
 
     Fast by default: a plain scripted module is frozen at load (`freeze=False` keeps it as
     saved), and the load warms the model up (`warmup_runs` runs on each shape of `warmup`, by
@@ -72,6 +73,7 @@ class Model:
             self._handle = load_with_operators(lambda: _native.load_path(path, options))
         self._closed = False
         self.device = _native.device(self._handle)
+        self._format = _native.model_format(self._handle)
         self._extra_files = _native.extra_files(self._handle)
         self._input_ranks = declared_input_ranks(self._extra_files)
 
@@ -157,6 +159,12 @@ class Model:
         """Why the model runs with another precision than asked for, or a remark on the one it
         runs with; "" when there is nothing to say."""
         return _native.precision_note(self._live_handle())
+
+    @property
+    def format(self) -> str:
+        """ "torchscript" for a TorchScript file, "pt2" for an AOTInductor package (compiled
+        native code that runs inside this process: see the README's .pt2 section)."""
+        return self._format
 
     @property
     def keeps_state(self) -> bool:

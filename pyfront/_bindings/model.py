@@ -180,6 +180,18 @@ def precision_note(model) -> str:
     return ffi.string(lib().tsrt_model_precision_note(model)).decode()
 
 
+_FORMAT_NAMES = {"TSRT_FORMAT_TORCHSCRIPT": "torchscript", "TSRT_FORMAT_AOTI_PACKAGE": "pt2"}
+
+
+def model_format(model) -> str:
+    """ "torchscript" or "pt2" (an AOTInductor package): what the model was loaded from."""
+    code = lib().tsrt_model_format(model)
+    for name, text in _FORMAT_NAMES.items():
+        if code == getattr(C, name):
+            return text
+    return "unknown"
+
+
 def keeps_state(model) -> bool:
     return lib().tsrt_model_keeps_state(model) == 1
 

@@ -1,7 +1,8 @@
 /*
  * tsrt.h — the C ABI of the TorchScript runtime shim (libtsrt).
  *
- * Loads a TorchScript file saved by `torch.jit.save` / `ScriptModule.save`, runs its `forward`
+ * Loads a TorchScript file saved by `torch.jit.save` / `ScriptModule.save`, or an AOTInductor
+ * package (`.pt2`, from `torch._inductor.aoti_compile_and_package`; ABI 4), runs its `forward`
  * on caller memory, and computes softmax + top-k, without the Python PyTorch stack. Plain C99,
  * usable from C++ and from any language with a C FFI.
  *
@@ -18,6 +19,15 @@
  *
  * Security: a TorchScript file is a program. Loading one runs its code with the rights of the
  * calling process; load only files you trust.
+ *
+ * An AOTInductor package (.pt2) is more than that: it contains compiled native code (a shared
+ * library) that the load maps into this process and every call runs, with the rights and the
+ * memory of the calling process. Nothing this library checks can contain that code: a
+ * hostile or corrupted package can crash the process, read or change any of its memory, or do
+ * whatever the process may do. What is checked before the code is loaded (see
+ * tsrt_model_load) only stops malformed archives and packages built for another CPU. Load
+ * only packages you trust as you would trust a shared library; to contain a crash, run the
+ * model in another process (pyfront's IsolatedModel does).
  */
 #ifndef TSRT_H
 #define TSRT_H
@@ -57,9 +67,12 @@ extern "C" {
  * TSRT_ABI_VERSION; existing functions keep their signatures and their contracts, so a program
  * built against an older header runs on a newer library of the same TSRT_SOVERSION. Changing
  * or removing a contract raises TSRT_SOVERSION (the N in libtsrt.so.N), so that a program
- * built against the old contract fails to start instead of misbehaving. */
+ * built against the old contract fails to start instead of misbehaving.
+ *
+ * ABI 4 adds AOTInductor packages (.pt2) to tsrt_model_load and tsrt_model_load_buffer, and
+ * tsrt_model_format with the enum tsrt_format. */
 #define TSRT_VERSION "0.2.0"
-#define TSRT_ABI_VERSION 3
+#define TSRT_ABI_VERSION 4
 #define TSRT_SOVERSION 1
 
 /* The ABI version of the library actually loaded. A caller built against this header should
@@ -261,8 +274,38 @@ typedef struct tsrt_model tsrt_model;
 /* Loads the TorchScript file at `path` (UTF-8), with every extra file stored in it. On success *out receives a model owned by the
  * caller; free it with tsrt_model_free. Errors: TSRT_ERR_NOT_FOUND, TSRT_ERR_IO,
  * TSRT_ERR_BAD_MODEL, TSRT_ERR_DEVICE, TSRT_ERR_TOO_LARGE; the message names the path, and
- * for a file that is not TorchScript but a torch.save checkpoint, a torch.export (.pt2)
- * archive or an ONNX model, says which and how to make a TorchScript file. */
+ * for a file that is not TorchScript but a torch.save checkpoint, a torch.export archive
+ * without compiled code or an ONNX model, says which and how to make a TorchScript file.
+ *
+ * AOTInductor packages (ABI 4). A zip archive with AOTInductor's layout (a
+ * "<name>/data/aotinductor/model/" folder), whatever its file name, is loaded as a package:
+ * read the security note at the top of this header first. Before any of it reaches
+ * libtorch's AOTIModelPackageLoader, the archive is checked: every member stored
+ * uncompressed, as PyTorch writes them, inside the archive and matching its CRC-32; member
+ * names relative, without "..", backslashes, NUL bytes or duplicates; and the members in all
+ * no larger than the archive. A failing check is TSRT_ERR_BAD_MODEL naming the member and the
+ * problem (a truncated package, whose zip directory is lost, likewise). A package compiled for
+ * another machine kind, or for instructions this CPU lacks (AOTI_CPU_ISA in its metadata,
+ * e.g. AVX512 or AMX_TILE, and the -m flags of the compile commands its sources record, e.g.
+ * -mavx512bf16; or instructions this library does not know), is TSRT_ERR_BAD_MODEL rather
+ * than a crash on the first call. A package compiled with -march=native (AOTInductor's
+ * default; `pyfront export --format pt2` turns it off) may also use instructions of the
+ * compiling CPU that it records nowhere: those cannot be checked. One compiled for a device
+ * other than the CPU is TSRT_ERR_DEVICE. The
+ * checked archive is extracted into a new folder of mode 0700 under $TMPDIR (else /tmp),
+ * removed when the model is closed or freed (TSRT_ERR_IO when it cannot be made or written).
+ * The first package load sets the environment variable AOTI_RUNTIME_CHECK_INPUTS=1, unless
+ * it is set, so that the compiled code checks its inputs' sizes, strides and dtypes instead
+ * of reading past them.
+ *
+ * A loaded package has one method, "forward": its arguments are flattened and its results
+ * rebuilt with the package's call spec (tensors, and tuples and lists of tensors; calls to a
+ * package taking or returning anything else fail with TSRT_ERR_UNSUPPORTED). Its metadata
+ * (`aot_inductor.metadata` at compile time, AOTInductor's own AOTI_* entries aside) are its
+ * extra files. Options that do not apply to compiled code are ignored: freezing, fusion,
+ * warm-up, debug info; precision stays what the package was compiled with (the precision
+ * note says so when another was asked for). Calls run one at a time per model (AOTInductor's
+ * runner is not reentrant; libtsrt loads one). */
 TSRT_API TSRT_NODISCARD int tsrt_model_load(const char *path, const tsrt_options *options,
                                             tsrt_model **out);
 
@@ -281,6 +324,16 @@ TSRT_API void tsrt_model_close(tsrt_model *model);
  * this returns, and none may start while it runs. Results obtained from the model stay
  * valid. */
 TSRT_API void tsrt_model_free(tsrt_model *model);
+
+/* What kind of file a model was loaded from. The numbers are this ABI's own. (ABI 4) */
+typedef enum tsrt_format {
+    TSRT_FORMAT_TORCHSCRIPT = 1, /* a TorchScript file (torch.jit.save) */
+    TSRT_FORMAT_AOTI_PACKAGE = 2 /* an AOTInductor package (.pt2) of compiled native code */
+} tsrt_format;
+
+/* The format of a loaded model, a tsrt_format value; -1 for NULL. Never fails; safe from any
+ * thread, also after tsrt_model_close. (ABI 4) */
+TSRT_API int tsrt_model_format(const tsrt_model *model);
 
 /* The device the model runs on, as a string like "cpu" or "cuda:0". Owned by the model; valid
  * until it is freed. NULL if model is NULL. */

@@ -69,15 +69,24 @@ struct MethodEntry {
     std::string schema;  // what tsrt_model_method_schema hands out
 };
 
+struct Pt2Package;  // aoti_package.cpp
+struct Pt2PackageDeleter {
+    void operator()(Pt2Package *package) const noexcept;
+};
+
 }  // namespace tsrt
 
 struct tsrt_model {
     tsrt_model(torch::jit::Module module, c10::Device device, std::string device_name)
         : module(std::move(module)), device(device), device_name(std::move(device_name)) {}
 
-    torch::jit::Module module;
+    torch::jit::Module module;  // empty for an AOTInductor package
     c10::Device device;
     std::string device_name;  // what tsrt_model_device hands out
+    tsrt_format format = TSRT_FORMAT_TORCHSCRIPT;
+    // An AOTInductor package's loaded code and private folder (format
+    // TSRT_FORMAT_AOTI_PACKAGE); every call runs it instead of `module`.
+    std::unique_ptr<tsrt::Pt2Package, tsrt::Pt2PackageDeleter> package;
     std::vector<std::string> method_names;
     std::map<std::string, std::string> schemas;      // method name -> schema text
     std::vector<tsrt::MethodEntry> methods;          // bound after the load's optimisation
@@ -278,6 +287,10 @@ c10::IValue run_reference(tsrt_model &model, const std::vector<c10::IValue> &arg
 
 // Reads method names, schemas, parameter count and state analysis into `model`.
 void describe_model(tsrt_model &model);
+
+// Reads what export records in the model's extra files (its parameter count before freezing,
+// its input shapes) into `model`.
+void describe_recorded(tsrt_model &model);
 
 // Finds the methods of the model's final module once (after freezing) for the calls, and
 // makes them run with libtorch's simple executor. Before any call runs the module.

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "aoti_package.hpp"
 #include "internal.hpp"
 
 using tsrt::fail;
@@ -117,6 +118,12 @@ namespace tsrt {
 c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IValue> args) {
     InFlight registered(model);
     c10::InferenceMode inference_mode;
+    if (model.package) {
+        std::vector<at::Tensor> borrowed;
+        for (const c10::IValue &arg : args) collect_tensors(arg, borrowed);
+        ThreadBudget threads;
+        return without_aliases(run_aoti_package(model, name, args), borrowed);
+    }
     const MethodEntry &method = find_method(model, name);
     const c10::FunctionSchema &schema = method.function->getSchema();
 
@@ -196,6 +203,11 @@ void describe_model(tsrt_model &model) {
     }
     for (const at::Tensor &parameter : model.module.parameters(/*recurse=*/true))
         model.parameter_count += parameter.numel();
+    describe_recorded(model);
+    model.keeps_state = may_change_own_state(model.module);
+}
+
+void describe_recorded(tsrt_model &model) {
     // Freezing turns parameters into constants (and folds batch norms into convolutions), so
     // a frozen file counts none; export records the count of the model it froze.
     auto recorded = model.extra_files.find("tsrt/parameter_count");
@@ -209,7 +221,6 @@ void describe_model(tsrt_model &model) {
             // A malformed file only loses the shape in messages (warm-up reports it).
         }
     }
-    model.keeps_state = may_change_own_state(model.module);
 }
 
 void bind_methods(tsrt_model &model) {

@@ -4,6 +4,7 @@
 #include <torch/csrc/api/include/torch/cuda.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "aoti_package.hpp"
 #include "internal.hpp"
 
 using tsrt::fail;
@@ -211,6 +213,48 @@ void check_model_path(const char *path, const tsrt_options *options) {
         fail(TSRT_ERR_BAD_MODEL, std::string("'") + path + "' is empty, not a TorchScript file");
 }
 
+// A model file mapped read-only for the duration of a load, to recognise and read an
+// AOTInductor package without copying it.
+class MappedFile {
+   public:
+    explicit MappedFile(const char *path) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        struct stat info;
+        if (fstat(fd, &info) == 0 && info.st_size > 0) {
+            void *mapped =
+                mmap(nullptr, static_cast<size_t>(info.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+            if (mapped != MAP_FAILED) {
+                data_ = static_cast<const unsigned char *>(mapped);
+                size_ = static_cast<size_t>(info.st_size);
+            }
+        }
+        close(fd);
+    }
+    ~MappedFile() {
+        if (data_) munmap(const_cast<unsigned char *>(data_), size_);
+    }
+    MappedFile(const MappedFile &) = delete;
+    MappedFile &operator=(const MappedFile &) = delete;
+
+    const unsigned char *data() const { return data_; }
+    size_t size() const { return size_; }
+
+   private:
+    const unsigned char *data_ = nullptr;
+    size_t size_ = 0;
+};
+
+// Loads an AOTInductor package, naming `what` in failures of the archive and the package.
+tsrt_model *load_package_step(const std::string &what, const unsigned char *data, size_t size,
+                              c10::Device device, const tsrt_options *options) {
+    try {
+        return tsrt::load_aoti_package(data, size, device, options);
+    } catch (const tsrt::Error &e) {
+        fail(e.status, "cannot load " + what + " as an AOTInductor package: " + e.message);
+    }
+}
+
 }  // namespace
 
 namespace tsrt {
@@ -247,6 +291,13 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
         c10::Device device = resolve_device(options);
         check_model_path(path, options);
         const std::string what = std::string("'") + path + "'";
+        {
+            MappedFile file(path);
+            if (file.data() && tsrt::looks_like_aoti_package(file.data(), file.size())) {
+                *out = load_package_step(what, file.data(), file.size(), device, options);
+                return;
+            }
+        }
         *out = load_step(what, [&] {
             auto reader = open_archive(
                 [&] { return std::make_unique<caffe2::serialize::PyTorchStreamReader>(path); },
@@ -267,6 +318,11 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
         c10::Device device = resolve_device(options);
         check_size_limit(size, options, "the buffer");
         if (size == 0) fail(TSRT_ERR_BAD_MODEL, "the buffer is empty, not a TorchScript file");
+        const auto *bytes_in = static_cast<const unsigned char *>(data);
+        if (tsrt::looks_like_aoti_package(bytes_in, size)) {
+            *out = load_package_step("the buffer", bytes_in, size, device, options);
+            return;
+        }
         auto bytes = std::make_shared<BorrowedBytes>(data, size);
         struct DetachOnExit {
             BorrowedBytes &bytes;
@@ -301,10 +357,13 @@ void tsrt_model_close(tsrt_model *model) {
         model->idle.wait(lock, [&] { return model->in_flight.load() == 0; });
         model->fast.reset();  // frees the weights and compiled code now
         model->module = torch::jit::Module();
+        model->package.reset();  // unloads the package's code, removes its folder
     } catch (...) {
         // Only a failing mutex could get here; the model stays closed.
     }
 }
+
+int tsrt_model_format(const tsrt_model *model) { return model ? model->format : -1; }
 
 const char *tsrt_model_device(const tsrt_model *model) {
     return model ? model->device_name.c_str() : nullptr;

@@ -69,6 +69,7 @@ static void test_null_safety(void) {
     tsrt_tensor_free(NULL);
     tsrt_options_free(NULL);
     CHECK(tsrt_model_device(NULL) == NULL);
+    CHECK(tsrt_model_format(NULL) == -1);
     CHECK(tsrt_tensor_ndim(NULL) == 0 && tsrt_tensor_data(NULL) == NULL);
     CHECK(tsrt_tensor_dtype(NULL) == TSRT_DTYPE_UNKNOWN && tsrt_tensor_nbytes(NULL) == 0);
     CHECK(tsrt_model_load(NULL, NULL, &model) == TSRT_ERR_INVALID_ARGUMENT);
@@ -82,6 +83,20 @@ static void test_null_safety(void) {
     CHECK(tsrt_options_new(NULL) == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(tsrt_options_set_device(NULL, "cpu") == TSRT_ERR_INVALID_ARGUMENT);
     CHECK(tsrt_tensor_softmax_topk(NULL, 1, NULL, NULL, 0) == TSRT_ERR_INVALID_ARGUMENT);
+}
+
+/* The first member's local header of an AOTInductor package, and nothing after it: what is
+ * left of a truncated package. Recognised as one by its layout, refused as truncated. */
+static void test_truncated_package(void) {
+    static const char name[] = "m/data/aotinductor/model/m.wrapper.so";
+    unsigned char head[30 + sizeof name - 1] = {'P', 'K', 3, 4};
+    tsrt_model *model = UNTOUCHED_MODEL;
+    head[26] = (unsigned char)(sizeof name - 1);
+    memcpy(head + 30, name, sizeof name - 1);
+    CHECK(tsrt_model_load_buffer(head, sizeof head, NULL, &model) == TSRT_ERR_BAD_MODEL);
+    CHECK(model == UNTOUCHED_MODEL);
+    CHECK(strstr(tsrt_last_error(), "AOTInductor package") != NULL);
+    CHECK(strstr(tsrt_last_error(), "truncated") != NULL);
 }
 
 static void test_load_errors(const char *path) {
@@ -99,6 +114,7 @@ static void test_load_errors(const char *path) {
     CHECK(model == UNTOUCHED_MODEL);
     CHECK(tsrt_model_load_buffer("", 0, NULL, &model) == TSRT_ERR_BAD_MODEL);
     CHECK(model == UNTOUCHED_MODEL);
+    test_truncated_package();
     CHECK(tsrt_options_new(&options) == TSRT_OK);
     if (!options) return;
     CHECK(tsrt_options_set_device(options, "not-a-device") == TSRT_ERR_INVALID_ARGUMENT);
@@ -134,6 +150,7 @@ static void test_precision(const char *path) {
     CHECK(tsrt_options_set_precision(options, (tsrt_precision)-1) == TSRT_ERR_INVALID_ARGUMENT);
     /* The refused values left the default: fp32, nothing to say. */
     CHECK(tsrt_model_load(path, options, &model) == TSRT_OK);
+    CHECK(tsrt_model_format(model) == TSRT_FORMAT_TORCHSCRIPT);
     CHECK(tsrt_model_precision(model) == TSRT_PRECISION_FP32);
     CHECK(tsrt_model_precision_note(model) != NULL && tsrt_model_precision_note(model)[0] == 0);
     tsrt_model_free(model);

@@ -1,0 +1,430 @@
+"""AOTInductor packages (.pt2) through libtsrt and pyfront: outputs equal PyTorch's own package
+loader's, top-5 equal the TorchScript file's of the same model, ts-infer, loads from bytes, the
+private extraction folder, and hostile or damaged archives refused with a clean error."""
+
+from __future__ import annotations
+
+import json
+import stat
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyfront
+from pyfront import export_pt2
+from pyfront.errors import (
+    InferenceError,
+    InvalidArgumentError,
+    ModelLoadError,
+    NoSuchNameError,
+)
+from pyfront.isolated import IsolatedModel
+
+from conftest import BUILD, raises_exactly, reference_topk, script_and_save
+
+TS_INFER = BUILD / "ts-infer"
+SHAPE = [1, 3, 224, 224]  # ts-infer runs a 1x3x224x224 input
+CLASSES = 20
+LABELS = [f"class {i}" for i in range(CLASSES)]
+
+
+def _small_classifier():
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=4),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 3, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, CLASSES),
+    )
+    with torch.no_grad():  # logits spread apart, so that top-5 orders are not near-ties
+        model[-1].weight.mul_(20)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """The same small classifier as an AOTInductor package (compiled once, about 20 s) and as
+    a TorchScript file."""
+    folder = tmp_path_factory.mktemp("pt2")
+    eager = _small_classifier()
+    meta = {
+        "model": "small",
+        "labels": LABELS,
+        "input_shape": SHAPE,
+        "preprocessing": {
+            "resize": [256],
+            "crop": [224, 224],
+            "interpolation": "bilinear",
+            "antialias": True,
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
+    }
+    metadata = {"pyfront/meta.json": json.dumps(meta), "tsrt/input_shapes": "1x3x224x224\n"}
+    package = export_pt2.compile_package(eager, SHAPE, metadata, folder / "small.pt2")
+    script = script_and_save(eager, folder / "small.pt")
+    return package, script
+
+
+@pytest.fixture(scope="module")
+def python_loader(models):
+    """The reference: the package through PyTorch's own loader in Python."""
+    return export_pt2.load_package(models[0])
+
+
+def _batch(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, *SHAPE[1:]), dtype=np.float32)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_outputs_equal_pytorchs_package_loader(models, python_loader, batch):
+    import torch
+
+    x = _batch(batch, seed=batch)
+    with pyfront.Model(models[0]) as model:
+        got = model.forward(x)
+    expected = python_loader(torch.from_numpy(x)).numpy()
+    assert got.shape == (batch, CLASSES)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_top5_equals_the_torchscript_files(models):
+    import torch
+
+    x = _batch(8, seed=11)
+    indices, probs, _ = reference_topk(torch.jit.load(str(models[1])).eval(), x, 5)
+    with pyfront.Model(models[0]) as model:
+        top = model.topk(x, 5)
+    np.testing.assert_array_equal(top.indices, indices)
+    np.testing.assert_allclose(top.probs, probs, atol=1e-5)
+    top = pyfront.infer(models[0], x[0], k=5)
+    np.testing.assert_array_equal(top.indices, indices[:1])
+
+
+def test_classify_labels_a_package_as_torch_does(models, tmp_path):
+    """Image files through pyfront's classify with the package, against torchvision's preset
+    transforms and the TorchScript file of the same model under torch.jit.load."""
+    import torch
+    from PIL import Image
+    from torchvision.models import ResNet18_Weights
+
+    from pyfront.classify import classify
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i, size in enumerate([(300, 400), (260, 517), (256, 256)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(paths[-1])
+    with pyfront.Model(models[0]) as model:
+        results = list(classify(paths, model, k=5))
+    transforms = ResNet18_Weights.IMAGENET1K_V1.transforms()  # the metadata's preprocessing
+    batch = torch.stack([transforms(Image.open(p).convert("RGB")) for p in paths])
+    indices, _, _ = reference_topk(torch.jit.load(str(models[1])).eval(), batch.numpy(), 5)
+    for result, expected in zip(results, indices):
+        assert [e["index"] for e in result["top"]] == expected.tolist()
+        assert [e["label"] for e in result["top"]] == [LABELS[i] for i in expected]
+
+
+def test_format_metadata_and_introspection(models):
+    with pyfront.Model(models[0]) as package, pyfront.Model(models[1]) as script:
+        assert package.format == "pt2" and script.format == "torchscript"
+        assert package.method_names() == ["forward"]
+        assert package.schema() == "forward(Tensor arg0) -> Tensor"
+        assert package.metadata["labels"] == LABELS
+        assert package.extra_files["tsrt/input_shapes"] == b"1x3x224x224\n"
+        assert not any(name.startswith("AOTI_") for name in package.extra_files)
+        assert package.frozen and not package.keeps_state
+
+
+def test_load_from_bytes_whatever_the_name(models, tmp_path):
+    import torch
+
+    data = Path(models[0]).read_bytes()
+    renamed = tmp_path / "model.bin"  # recognised by content, not by name
+    renamed.write_bytes(data)
+    x = _batch(2, seed=5)
+    expected = torch._inductor.aoti_load_package(str(models[0]))(torch.from_numpy(x)).numpy()
+    for source in (data, renamed):
+        with pyfront.Model(source) as model:
+            assert model.format == "pt2"
+            np.testing.assert_allclose(model.forward(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_private_folder_removed_on_close(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    model = pyfront.Model(models[0])
+    folders = list(tmp_path.glob("tsrt-pt2-*"))
+    assert len(folders) == 1
+    assert stat.S_IMODE(folders[0].stat().st_mode) == 0o700
+    model.close()
+    assert not folders[0].exists()
+
+
+def test_wrong_input_shape_is_an_inference_error(models):
+    with pyfront.Model(models[0]) as model:
+        with raises_exactly(InferenceError, match="unmatched dim value at 1"):
+            model.forward(np.zeros((2, 4, 224, 224), np.float32))
+        with raises_exactly(InferenceError, match="unmatched dim value at 2"):
+            model.forward(np.zeros((1, 3, 200, 224), np.float32))
+
+
+def test_other_methods_and_other_arguments_are_clean_errors(models):
+    with pyfront.Model(models[0]) as model:
+        with raises_exactly(NoSuchNameError, match="has only forward"):
+            model.run_method("predict", _batch(1))
+        with raises_exactly(InvalidArgumentError, match=r"forward takes 1 argument\(s\), got 2"):
+            model.run_method("forward", _batch(1), _batch(1))
+        with raises_exactly(InvalidArgumentError, match="argument 0 is int, but the .pt2"):
+            model.run_method("forward", 3)
+
+
+def test_a_package_compiled_with_pytorchs_defaults(tmp_path):
+    """A package made by aoti_compile_and_package with its default settings (-march=native,
+    dynamic sizes assumed to be at least 2) runs, and batch 1 is refused with the way out."""
+    import torch
+
+    eager = _small_classifier()
+    example = torch.rand(2, 3, 32, 32)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(eager, (example,), dynamic_shapes=({0: batch},))
+    path = torch._inductor.aoti_compile_and_package(
+        program, package_path=str(tmp_path / "defaults.pt2"), inductor_configs={"freezing": True}
+    )
+    x = _batch(3, seed=9)[:, :, :32, :32].copy()
+    expected = torch._inductor.aoti_load_package(path)(torch.from_numpy(x)).numpy()
+    with pyfront.Model(path) as model:
+        np.testing.assert_allclose(model.forward(x), expected, rtol=1e-5, atol=1e-5)
+        with raises_exactly(InferenceError, match="check_lowerbound.*False"):
+            model.forward(x[:1])
+
+
+def test_ts_infer_runs_a_package(models, python_loader):
+    import torch
+
+    if not TS_INFER.exists():
+        pytest.skip("build/ts-infer is not built")
+    result = subprocess.run(
+        [str(TS_INFER), str(models[0])], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    printed = [int(line) for line in result.stdout.splitlines() if line.strip().isdigit()]
+    logits = python_loader(torch.ones(*SHAPE))
+    assert printed == torch.softmax(logits, 1).topk(5).indices[0].tolist()
+
+
+def test_isolated_model_runs_a_package(models, python_loader):
+    import torch
+
+    x = _batch(3, seed=7)
+    with IsolatedModel(models[0]) as model:
+        assert model.format == "pt2"
+        got = model.forward(x)
+    expected = python_loader(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_info_command_names_the_format(models):
+    command = [sys.executable, "-m", "pyfront", "info", str(models[0]), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["format"] == "pt2" and info["methods"] == {
+        "forward": "forward(Tensor arg0) -> Tensor"
+    }
+    assert info["labels"] == CLASSES
+
+
+def test_export_command_writes_a_package_with_the_metadata(tmp_path, monkeypatch, capsys):
+    """`--format pt2` end to end, with the small classifier in place of a torchvision model
+    (whose compilation takes minutes): the checked package, its metadata, PyTorch's loader
+    agreeing with the eager model at batch 1."""
+    import torch
+
+    from pyfront import export as pyfront_export
+
+    eager = _small_classifier()
+    monkeypatch.setattr(pyfront_export, "build_model", lambda name, w, seed: (eager, "test"))
+    monkeypatch.setattr(
+        pyfront_export,
+        "metadata",
+        lambda name, source: {"model": name, "labels": LABELS, "input_shape": SHAPE},
+    )
+    output = tmp_path / "exported.pt2"
+    argv = ["--model", "small", "--weights", "random", "--format", "pt2", "--output", str(output)]
+    assert pyfront_export.main(argv) == 0
+    assert "compiled top-5:" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported.pt2"]  # no partial file
+    x = _batch(1, seed=3)
+    with pyfront.Model(output) as model:
+        assert model.format == "pt2"
+        assert model.metadata["labels"] == LABELS and model.metadata["frozen"] is True
+        assert model.parameter_count == sum(p.numel() for p in eager.parameters())
+        got = model.forward(x)
+    with torch.inference_mode():
+        expected = eager(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# -- damaged and hostile archives --------------------------------------------------------------
+
+
+def _rewrite(source: Path, target: Path, rename=None, replace=None) -> Path:
+    """A copy of the package written by Python's zipfile (stored members, valid CRCs) with
+    members renamed or their content replaced."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info.filename)
+            name = info.filename
+            if replace:
+                data = replace(name, data)
+            if rename:
+                name = rename(name)
+            copy.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+    return target
+
+
+def _central_entry(data: bytes, suffix: bytes) -> int:
+    """Offset of the central directory entry of the member whose name ends with `suffix`."""
+    at = data.rfind(b"PK\x01\x02")
+    while at != -1:
+        length = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + length].endswith(suffix):
+            return at
+        at = data.rfind(b"PK\x01\x02", 0, at)
+    raise AssertionError(f"no member ending in {suffix!r}")
+
+
+def _load_error(path) -> Exception:
+    with pytest.raises(pyfront.errors.PyfrontError) as caught:
+        pyfront.Model(path)
+    return caught.value
+
+
+def test_path_traversal_is_refused(models, tmp_path):
+    bad = _rewrite(
+        Path(models[0]),
+        tmp_path / "traversal.pt2",
+        rename=lambda n: n.replace("small/.data/version", "small/../../escaped"),
+    )
+    with raises_exactly(ModelLoadError, match=r"leading out of the package \('\.\.'\)"):
+        pyfront.Model(bad)
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_absolute_member_path_is_refused(models, tmp_path):
+    bad = _rewrite(
+        Path(models[0]),
+        tmp_path / "absolute.pt2",
+        rename=lambda n: "/tmp/absolute" if n.endswith(".data/version") else n,
+    )
+    with raises_exactly(ModelLoadError, match="has an absolute path"):
+        pyfront.Model(bad)
+
+
+def test_oversized_member_is_refused(models, tmp_path):
+    data = bytearray(Path(models[0]).read_bytes())
+    at = _central_entry(bytes(data), b".wrapper.so")
+    struct.pack_into("<II", data, at + 20, 0x7FFFFFF0, 0x7FFFFFF0)  # compressed, uncompressed
+    bad = tmp_path / "oversized.pt2"
+    bad.write_bytes(bytes(data))
+    with raises_exactly(ModelLoadError, match="run past the end of the archive"):
+        pyfront.Model(bad)
+
+
+def test_bad_crc_is_refused(models, tmp_path):
+    data = bytearray(Path(models[0]).read_bytes())
+    at = _central_entry(bytes(data), b".wrapper.so")
+    local = struct.unpack_from("<I", data, at + 42)[0]
+    name_length, extra_length = struct.unpack_from("<HH", data, local + 26)
+    data[local + 30 + name_length + extra_length + 4096] ^= 0xFF  # a byte of the library
+    bad = tmp_path / "crc.pt2"
+    bad.write_bytes(bytes(data))
+    with raises_exactly(ModelLoadError, match=r"wrapper\.so' fails its CRC-32 check"):
+        pyfront.Model(bad)
+
+
+def test_truncated_package_is_refused(models, tmp_path):
+    data = Path(models[0]).read_bytes()
+    bad = tmp_path / "truncated.pt2"
+    bad.write_bytes(data[: len(data) // 2])
+    with raises_exactly(ModelLoadError, match="no zip end record was found.*truncated"):
+        pyfront.Model(bad)
+    with raises_exactly(ModelLoadError, match="truncated"):
+        pyfront.Model(data[: len(data) // 2])
+
+
+def test_not_a_zip_is_refused(tmp_path):
+    bad = tmp_path / "noise.pt2"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with raises_exactly(ModelLoadError, match="noise.pt2"):
+        pyfront.Model(bad)
+
+
+def _with_metadata(models, tmp_path, name, **changes) -> Path:
+    def replace(member, data):
+        if member.endswith("_metadata.json"):
+            document = json.loads(data)
+            document.update(changes)
+            return json.dumps(document).encode()
+        return data
+
+    return _rewrite(Path(models[0]), tmp_path / name, replace=replace)
+
+
+def test_package_for_another_instruction_set_is_refused(models, tmp_path):
+    bad = _with_metadata(models, tmp_path, "isa.pt2", AOTI_CPU_ISA="AVX512 AVX1024_FUTURE")
+    with raises_exactly(ModelLoadError, match="instruction set AVX1024_FUTURE"):
+        pyfront.Model(bad)
+
+
+def test_package_for_another_machine_is_refused(models, tmp_path):
+    bad = _with_metadata(models, tmp_path, "arm.pt2", AOTI_MACHINE="aarch64")
+    with raises_exactly(ModelLoadError, match="compiled for aarch64 machines"):
+        pyfront.Model(bad)
+
+
+def _with_compile_flag(models, tmp_path, name, flag: bytes) -> Path:
+    """The package with its recorded compile commands (comments in its C++ sources) naming
+    `flag` in place of -mfma; its compiled code is unchanged."""
+
+    def replace(member, data):
+        return data.replace(b" -mfma ", b" " + flag + b" ") if member.endswith(".cpp") else data
+
+    return _rewrite(Path(models[0]), tmp_path / name, replace=replace)
+
+
+def test_package_compiled_for_a_missing_cpu_feature_is_refused(models, tmp_path):
+    # AVX512-4FMAPS existed only in Xeon Phi (Knights Mill).
+    bad = _with_compile_flag(models, tmp_path, "4fmaps.pt2", b"-mavx5124fmaps")
+    with raises_exactly(ModelLoadError, match="-mavx5124fmaps, but this CPU lacks avx512_4fmaps"):
+        pyfront.Model(bad)
+
+
+def test_package_compiled_with_an_unknown_instruction_flag_is_refused(models, tmp_path):
+    bad = _with_compile_flag(models, tmp_path, "unknown.pt2", b"-mavx10.2")
+    with raises_exactly(ModelLoadError, match="compiled with -mavx10.2, an instruction-set flag"):
+        pyfront.Model(bad)
+
+
+def test_missing_cpu_feature_is_refused(models, tmp_path):
+    """On a CPU without AMX (every CPU but recent Xeons) a package compiled for it is refused;
+    on one with it, the same package claiming AVX2 only still loads."""
+    has_amx = "amx_tile" in Path("/proc/cpuinfo").read_text()
+    bad = _with_metadata(models, tmp_path, "amx.pt2", AOTI_CPU_ISA="AVX512 AMX_TILE")
+    if has_amx:
+        with pyfront.Model(bad) as model:
+            assert model.format == "pt2"
+    else:
+        with raises_exactly(ModelLoadError, match="this CPU lacks amx_tile"):
+            pyfront.Model(bad)
