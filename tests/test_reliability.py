@@ -191,6 +191,58 @@ def test_storage_records_shorter_than_their_tensors_are_refused(tmp_path):
     assert str(bad) in str(caught.value)
 
 
+class SeventySeven(torch.nn.Module):
+    """One tensor attribute of a length found nowhere else in the file's pickle."""
+
+    def __init__(self):
+        super().__init__()
+        self.t = torch.nn.Parameter(torch.arange(77.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.t.sum()
+
+
+def _with_tensor_size(path, out, old: int, new: int):
+    """Rewrites the file with the size of the 1-d tensor of `old` elements set to `new` in the
+    pickle (its storage, a separate record, keeps its `old` elements)."""
+    import pickletools
+
+    with zipfile.ZipFile(path) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    name = next(n for n in entries if n.endswith("/data.pkl"))
+    pickle = bytearray(entries[name])
+    ops = list(pickletools.genops(bytes(pickle)))
+    sizes = [  # the size tuple: MARK, BININT1 old, TUPLE (the storage's numel is not so)
+        position
+        for before, (op, arg, position), after in zip(ops, ops[1:], ops[2:])
+        if before[0].name == "MARK"
+        and op.name == "BININT1"
+        and arg == old
+        and after[0].name == "TUPLE"
+    ]
+    assert len(sizes) == 1, "the tensor's size tuple is not where it is expected"
+    pickle[sizes[0] + 1] = new
+    entries[name] = bytes(pickle)
+    with zipfile.ZipFile(out, "w") as archive:
+        for entry, content in entries.items():
+            archive.writestr(entry, content)
+    return out
+
+
+def test_tensors_larger_than_their_storage_are_refused(tmp_path):
+    """A tensor whose shape reaches past its storage (the pickle says 250 elements, the
+    storage holds 77) would make any operator on it read past the allocation. libtorch's
+    loader refuses this one itself; libtsrt's own extent check (validate.cpp) is the second
+    guard, for tensors that reach the module another way."""
+    torch.manual_seed(0)
+    path = zoo.save(SeventySeven(), tmp_path / "77.pt")
+    assert pyfront.Model(path).forward(np.zeros(2, np.float32)).tolist() == [2926.0, 2926.0]
+    bad = _with_tensor_size(path, tmp_path / "250.pt", 77, 250)
+    with pytest.raises(pyfront.ModelLoadError, match="1000 bytes.* 308 bytes") as caught:
+        pyfront.Model(bad)
+    assert str(bad) in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "path",
     sorted((ROOT / "tests" / "data" / "storage-crashers").glob("*.pt")),
