@@ -191,6 +191,7 @@ MUTANTS = [
         "case torch::jit::prim::SetAttr: break;  // self.x = ...",
         VALUES,
         f"{ANY}::test_stateful_model_keeps_state_and_resets",
+        f"{ANY}::test_stateful_model_from_many_threads_equals_serial_calls",
     ),
     _cpp(
         "in-place-attribute-is-not-state",
@@ -249,6 +250,7 @@ MUTANTS = [
         "validate.cpp",
         "    if (overflow || needed > available)",
         "    if (overflow)",
+        f"{RELIABILITY}::test_tensors_larger_than_their_storage_are_refused",
         f"{RELIABILITY}::test_storage_records_shorter_than_their_tensors_are_refused",
         f"{RELIABILITY}::test_file_whose_forward_crashed_libtorch_is_refused_at_load",
     ),
