@@ -354,6 +354,8 @@ def assert_close_per_sample(ours, ref, tolerance):
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref), err_msg="NaN positions")
     np.testing.assert_array_equal(np.isposinf(ours), np.isposinf(ref), err_msg="+Inf positions")
     np.testing.assert_array_equal(np.isneginf(ours), np.isneginf(ref), err_msg="-Inf positions")
+    if math.isinf(tolerance):  # no bound on values stated: NaN and infinities only
+        return
     for sample_ours, sample_ref in zip(ours, ref):
         finite = np.isfinite(sample_ref)
         if not finite.any():
