@@ -63,6 +63,21 @@ c10::IValue coerce_to(const c10::IValue &value, const c10::TypePtr &type) {
     return value;  // left for the schema check to report
 }
 
+// libtorch's schema check lets an empty dict through as any argument (its element types are
+// unknown), so `{}` would reach the method as a Tensor, an int or a list; torch.jit.load's
+// Python call refuses it. A dict that coerce_to left untyped is refused here the same way.
+void refuse_empty_dicts_of_other_types(const c10::FunctionSchema &schema,
+                                       const std::vector<c10::IValue> &stack) {
+    for (size_t i = 1; i < stack.size() && i < schema.arguments().size(); ++i) {
+        const c10::IValue &value = stack[i];
+        const c10::Argument &argument = schema.arguments()[i];
+        if (value.isGenericDict() && value.toGenericDict().empty() &&
+            !value.type()->isSubtypeOf(*argument.type()))
+            TORCH_CHECK(false, "Expected a value of type '", argument.type()->repr_str(),
+                        "' for argument '", argument.name(), "' but instead found an empty Dict");
+    }
+}
+
 const tsrt::MethodEntry &find_method(const tsrt_model &model, const char *name) {
     for (const tsrt::MethodEntry &method : model.methods)
         if (method.name == name) return method;
@@ -140,6 +155,7 @@ c10::IValue call_method(tsrt_model &model, const char *name, std::vector<c10::IV
         stack.push_back(arg);
     }
     try {
+        refuse_empty_dicts_of_other_types(schema, stack);
         schema.checkAndNormalizeInputs(stack);
     } catch (const c10::Error &e) {
         fail(TSRT_ERR_INVALID_ARGUMENT,
