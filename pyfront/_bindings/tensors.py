@@ -46,7 +46,9 @@ def from_info(info) -> np.ndarray:
         raw = np.empty(shape, dtype=np.uint16)
         if info.nbytes:
             ffi.memmove(ffi.from_buffer(raw), info.data, info.nbytes)
-        return (raw.astype(np.uint32) << 16).view(np.float32)
+        wide = raw.astype(np.uint32)
+        wide <<= 16  # in place: `wide << 16` of a 0-d array would be a scalar, not an array
+        return wide.view(np.float32)
     result = np.empty(shape, dtype=DTYPE_OF_CODE[code])
     if info.nbytes:
         ffi.memmove(ffi.from_buffer(result), info.data, info.nbytes)
