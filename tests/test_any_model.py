@@ -85,17 +85,7 @@ def test_lists_dicts_tuples_and_optional(tmp_path):
     call_both(path, "forward", [], {}, pair, None)  # empty containers get the schema's types
 
 
-DTYPES = [
-    np.float32,
-    np.float64,
-    np.float16,
-    np.int64,
-    np.int32,
-    np.int16,
-    np.int8,
-    np.uint8,
-    np.bool_,
-]
+DTYPES = zoo.ARRAY_DTYPES
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

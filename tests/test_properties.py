@@ -43,18 +43,7 @@ def examples(default: int) -> settings:
     )
 
 
-# Every dtype an array may have when it crosses into libtsrt (pyfront/_dtypes.py).
-DTYPES = [
-    np.float32,
-    np.float64,
-    np.float16,
-    np.int64,
-    np.int32,
-    np.int16,
-    np.int8,
-    np.uint8,
-    np.bool_,
-]
+DTYPES = zoo.ARRAY_DTYPES
 
 
 # ---------------------------------------------------------------- argument trees

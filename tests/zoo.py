@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
+
+# Every dtype a numpy array may have when it crosses into libtsrt as a tensor.
+ARRAY_DTYPES = [
+    np.float32,
+    np.float64,
+    np.float16,
+    np.int64,
+    np.int32,
+    np.int16,
+    np.int8,
+    np.uint8,
+    np.bool_,
+]
 
 
 class Mixed(torch.nn.Module):
