@@ -26,6 +26,61 @@ def script_and_save(module, path: Path) -> Path:
     return path
 
 
+# A small classifier for the AOTInductor package tests: a 1x3x224x224 input (what ts-infer and
+# the examples feed) and 20 classes.
+SMALL_SHAPE = [1, 3, 224, 224]
+SMALL_CLASSES = 20
+SMALL_LABELS = [f"class {i}" for i in range(SMALL_CLASSES)]
+
+
+def small_classifier():
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=4),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 3, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, SMALL_CLASSES),
+    )
+    with torch.no_grad():  # logits spread apart, so that top-5 orders are not near-ties
+        model[-1].weight.mul_(20)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def small_package(tmp_path_factory):
+    """The same small classifier as an AOTInductor package (compiled once, about 20 s) and as
+    a TorchScript file."""
+    import json
+
+    from pyfront import export_pt2
+
+    folder = tmp_path_factory.mktemp("pt2")
+    eager = small_classifier()
+    meta = {
+        "model": "small",
+        "labels": SMALL_LABELS,
+        "input_shape": SMALL_SHAPE,
+        "preprocessing": {
+            "resize": [256],
+            "crop": [224, 224],
+            "interpolation": "bilinear",
+            "antialias": True,
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
+    }
+    metadata = {"pyfront/meta.json": json.dumps(meta), "tsrt/input_shapes": "1x3x224x224\n"}
+    package = export_pt2.compile_package(eager, SMALL_SHAPE, metadata, folder / "small.pt2")
+    script = script_and_save(eager, folder / "small.pt")
+    return package, script
+
+
 @pytest.fixture(scope="session")
 def resnet18_path(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "resnet18.pt"

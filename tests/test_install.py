@@ -293,41 +293,75 @@ def test_runtime_abi_check_matches_the_header(prefix):
     assert pyfront.abi_version() == version
 
 
-def test_c_example_with_find_package(prefix, tmp_path, resnet18_path, expected_top5):
-    build = tmp_path / "c"
+@pytest.fixture(scope="module", params=["torchscript", "pt2"])
+def example_model(request, resnet18_path, expected_top5):
+    """What every example runs: ResNet-18 as a TorchScript file, and a small classifier as an
+    AOTInductor package, each with the top-5 of its reference loader (torch.jit.load, PyTorch's
+    package loader) for an input of ones, as the examples feed."""
+    if request.param == "torchscript":
+        return resnet18_path, expected_top5
+    from pyfront import export_pt2
+
+    package, _ = request.getfixturevalue("small_package")
+    reference = export_pt2.load_package(package)
+    indices, _, _ = reference_topk(reference, np.ones((1, 3, 224, 224), np.float32), 5)
+    return package, [str(i) for i in indices[0]]
+
+
+@pytest.fixture(scope="module")
+def c_example(prefix, tmp_path_factory):
+    build = tmp_path_factory.mktemp("c-example")
     configure = run("cmake", "-S", EXAMPLES / "c", "-B", build, f"-DCMAKE_PREFIX_PATH={prefix}")
     assert configure.returncode == 0, configure.stderr
     compiled = run("cmake", "--build", build)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    result = run(build / "top5", resnet18_path)  # no LD_LIBRARY_PATH
+    return build / "top5"
+
+
+def test_c_example_with_find_package(c_example, example_model):
+    model, expected = example_model
+    result = run(c_example, model)  # no LD_LIBRARY_PATH
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == expected_top5
+    assert result.stdout.split() == expected
 
 
-@pytest.mark.skipif(shutil.which("cargo") is None, reason="no Rust toolchain (cargo) here")
-def test_rust_example(prefix, tmp_path, resnet18_path, expected_top5):
-    env = dict(os.environ, TSRT_PREFIX=str(prefix), CARGO_TARGET_DIR=str(tmp_path / "target"))
+@pytest.fixture(scope="module")
+def rust_example(prefix, tmp_path_factory):
+    if shutil.which("cargo") is None:
+        pytest.skip("no Rust toolchain (cargo) here")
+    target = tmp_path_factory.mktemp("rust-target")
+    env = dict(os.environ, TSRT_PREFIX=str(prefix), CARGO_TARGET_DIR=str(target))
     env.pop("LD_LIBRARY_PATH", None)
     compiled = run(
         "cargo", "build", "--release", "--offline", "--quiet", cwd=EXAMPLES / "rust", env=env
     )
     assert compiled.returncode == 0, compiled.stderr
-    result = run(tmp_path / "target" / "release" / "tsrt-top5", resnet18_path)
+    return target / "release" / "tsrt-top5"
+
+
+def test_rust_example(rust_example, example_model):
+    model, expected = example_model
+    result = run(rust_example, model)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == expected_top5
+    assert result.stdout.split() == expected
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("npm") is None, reason="no Node.js and npm here"
-)
-def test_node_example(prefix, tmp_path, resnet18_path, expected_top5):
-    project = tmp_path / "node"
+@pytest.fixture(scope="module")
+def node_example(tmp_path_factory):
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("no Node.js and npm here")
+    project = tmp_path_factory.mktemp("node") / "node"
     shutil.copytree(EXAMPLES / "node", project)
     installed = run("npm", "install", "--no-audit", "--no-fund", "--silent", cwd=project)
     if installed.returncode != 0:
         pytest.skip(f"npm could not install koffi from the registry: {installed.stderr[-300:]}")
+    return project
+
+
+def test_node_example(node_example, prefix, example_model):
+    model, expected = example_model
     env = dict(os.environ, TSRT_PREFIX=str(prefix))
     env.pop("LD_LIBRARY_PATH", None)
-    result = run("node", "top5.js", resnet18_path, cwd=project, env=env)
+    result = run("node", "top5.js", model, cwd=node_example, env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == expected_top5
+    assert result.stdout.split() == expected

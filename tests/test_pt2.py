@@ -25,56 +25,25 @@ from pyfront.errors import (
 )
 from pyfront.isolated import IsolatedModel
 
-from conftest import BUILD, raises_exactly, reference_topk, script_and_save
+from conftest import (
+    BUILD,
+    SMALL_CLASSES,
+    SMALL_LABELS,
+    SMALL_SHAPE,
+    raises_exactly,
+    reference_topk,
+    small_classifier,
+)
 
 TS_INFER = BUILD / "ts-infer"
-SHAPE = [1, 3, 224, 224]  # ts-infer runs a 1x3x224x224 input
-CLASSES = 20
-LABELS = [f"class {i}" for i in range(CLASSES)]
-
-
-def _small_classifier():
-    import torch
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, stride=4),
-        torch.nn.BatchNorm2d(8),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 16, 3, stride=4),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(16, CLASSES),
-    )
-    with torch.no_grad():  # logits spread apart, so that top-5 orders are not near-ties
-        model[-1].weight.mul_(20)
-    return model.eval()
+SHAPE = SMALL_SHAPE  # ts-infer runs a 1x3x224x224 input
+CLASSES = SMALL_CLASSES
+LABELS = SMALL_LABELS
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """The same small classifier as an AOTInductor package (compiled once, about 20 s) and as
-    a TorchScript file."""
-    folder = tmp_path_factory.mktemp("pt2")
-    eager = _small_classifier()
-    meta = {
-        "model": "small",
-        "labels": LABELS,
-        "input_shape": SHAPE,
-        "preprocessing": {
-            "resize": [256],
-            "crop": [224, 224],
-            "interpolation": "bilinear",
-            "antialias": True,
-            "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225],
-        },
-    }
-    metadata = {"pyfront/meta.json": json.dumps(meta), "tsrt/input_shapes": "1x3x224x224\n"}
-    package = export_pt2.compile_package(eager, SHAPE, metadata, folder / "small.pt2")
-    script = script_and_save(eager, folder / "small.pt")
-    return package, script
+def models(small_package):
+    return small_package
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +163,7 @@ def test_a_package_compiled_with_pytorchs_defaults(tmp_path):
     dynamic sizes assumed to be at least 2) runs, and batch 1 is refused with the way out."""
     import torch
 
-    eager = _small_classifier()
+    eager = small_classifier()
     example = torch.rand(2, 3, 32, 32)
     batch = torch.export.Dim("batch", min=1, max=64)
     program = torch.export.export(eager, (example,), dynamic_shapes=({0: batch},))
@@ -253,7 +222,7 @@ def test_export_command_writes_a_package_with_the_metadata(tmp_path, monkeypatch
 
     from pyfront import export as pyfront_export
 
-    eager = _small_classifier()
+    eager = small_classifier()
     monkeypatch.setattr(pyfront_export, "build_model", lambda name, w, seed: (eager, "test"))
     monkeypatch.setattr(
         pyfront_export,
