@@ -39,9 +39,13 @@ def compile_package(eager, input_shape, metadata: dict[str, str], output: Path) 
     with torch.inference_mode(False), torch.no_grad():
         program = torch.export.export(eager, (example,), dynamic_shapes=({0: batch},))
     configs: dict[str, object] = {**INDUCTOR_CONFIGS, "aot_inductor.metadata": dict(metadata)}
-    path = torch._inductor.aoti_compile_and_package(
-        program, package_path=str(output), inductor_configs=configs
-    )
+    # Inductor freezes only when gradients are off while it compiles (it tests
+    # torch.is_grad_enabled() then, not when the program was traced); with them on, "freezing"
+    # is ignored without a word and the package runs plain convolutions on unfolded weights.
+    with torch.no_grad():
+        path = torch._inductor.aoti_compile_and_package(
+            program, package_path=str(output), inductor_configs=configs
+        )
     return Path(path)
 
 

@@ -116,6 +116,14 @@ def test_format_metadata_and_introspection(models):
         assert package.frozen and not package.keeps_state
 
 
+def test_the_exported_package_is_frozen(python_loader):
+    """Frozen as pyfront's TorchScript files are: batch norms folded into the convolutions and
+    weights turned into constants of the compiled code, so no batch-norm statistic is left."""
+    constants = python_loader.get_constant_fqns()
+    assert any(name.startswith("_frozen_param") for name in constants), constants
+    assert not [name for name in constants if "running_" in name], constants
+
+
 def test_load_from_bytes_whatever_the_name(models, tmp_path):
     import torch
 
