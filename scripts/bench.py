@@ -1,11 +1,15 @@
 """Benchmarks ResNet-18 side by side on this CPU: pyfront and libtsrt from C in float32 and
-bfloat16, the recipe's torch.jit.load path, eager PyTorch, ONNX Runtime and OpenVINO (float32
-and bfloat16 hints), all on the same weights; batch sizes the model was not warmed for; bf16's
+bfloat16, the same model as an AOTInductor package (.pt2) through pyfront, the recipe's
+torch.jit.load path, eager PyTorch, ONNX Runtime and OpenVINO (float32 and bfloat16 hints), all
+on the same weights; batch sizes the model was not warmed for; bf16's
 top-1 agreement with fp32; call overhead, cold start and two-thread throughput.
 
     python scripts/bench.py              # the full run: three interleaved rounds (~10 minutes)
     python scripts/bench.py --quick      # one round, fewer repetitions
     python scripts/bench.py --smoke      # every code path once, tiny repetitions (a test runs it)
+
+The .pt2 package takes about a minute to compile the first time (kept in build/bench/ until
+pyfront's package export changes); --smoke leaves it out.
 
 Each measurement runs in a child process of its own, so no runtime shares thread pools or
 allocator state with another; the rounds interleave every contender, and each figure is the
@@ -68,6 +72,7 @@ def summary(times_ms: list[float], per: int = 1) -> dict:
 # --- workers: each runs in a child process and prints one JSON line ----------------------------
 
 SETTLE_CALLS = 2  # unmeasured calls between the first call and the timed ones
+PACKAGE = "pyfront .pt2 (fp32)"  # the AOTInductor package of the same model
 
 
 def _timed(call, runs: int) -> tuple[float, list[float]]:
@@ -308,15 +313,16 @@ def run_c(*arguments) -> dict:
 # --- the models ---------------------------------------------------------------------------------
 
 
-def prepare() -> dict:
+def prepare(with_package: bool) -> dict:
     """The models, all from the same seeded weights (the machines this runs on are offline, so
     the weights are the seeded random initialisation; speed does not depend on their values)."""
+    import hashlib
     import warnings
 
     import torch
     import torchvision
 
-    from pyfront import export
+    from pyfront import export, export_pt2
 
     OUT.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -329,6 +335,16 @@ def prepare() -> dict:
         export.export("resnet18", weights="random", output=paths["default"], seed=0)
     if not paths["plain"].exists():
         export.export("resnet18", weights="random", output=paths["plain"], seed=0, plain=True)
+    if with_package:
+        # Compiled again whenever the package export changes: a package keeps the settings it
+        # was compiled with, so an old one would measure an old export.
+        paths["pt2"] = OUT / "resnet18.pt2"
+        stamp = OUT / "resnet18.pt2.source-sha256"
+        source = hashlib.sha256(Path(export_pt2.__file__).read_bytes()).hexdigest()
+        if not paths["pt2"].exists() or not stamp.exists() or stamp.read_text() != source:
+            log("compiling resnet18.pt2 (about a minute)")
+            export.export("resnet18", weights="random", output=paths["pt2"], seed=0, format="pt2")
+            stamp.write_text(source)
 
     class AddOne(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -374,7 +390,13 @@ def contenders(paths: dict) -> dict:
             "openvino", model=onnx, batch=batch, runs=runs, precision=hint
         )
 
+    package = {}
+    if "pt2" in paths:
+        package[PACKAGE] = lambda batch, runs: run_worker(
+            "pyfront", model=paths["pt2"], batch=batch, runs=runs, precision="fp32"
+        )
     return {
+        **package,
         "pyfront fp32": pyfront("fp32"),
         "pyfront bf16": pyfront("bf16"),
         "C libtsrt fp32": c("fp32"),
@@ -392,7 +414,8 @@ def contenders(paths: dict) -> dict:
 def plan(smoke: bool, quick: bool) -> tuple[list[tuple[str, int]], dict[int, int], int]:
     """(contender, batch) pairs of one round, timed calls per batch size, and rounds."""
     main_batches = (1,) if smoke else (1, 8)
-    pairs = [
+    pairs = [(PACKAGE, batch) for batch in main_batches if not smoke]
+    pairs += [
         (name, batch)
         for batch in main_batches
         for name in (
@@ -444,7 +467,7 @@ def main(argv=None) -> int:
     machine = cpu()
     log(f"CPU: {machine['model']}, {CORES} cores, flags {' '.join(machine['flags'])}")
     log(f"load average before: {machine['load_average']:.2f}")
-    paths = prepare()
+    paths = prepare(with_package=not args.smoke)
     pairs, runs, rounds = plan(args.smoke, args.quick)
     rounds = args.rounds or rounds
     measure = contenders(paths)
@@ -542,6 +565,10 @@ def ratios(results: dict) -> dict:
             )
             out[f"batch {batch}: pyfront bf16 / pyfront fp32"] = (
                 row["pyfront bf16"]["median_ms"] / ours
+            )
+        if PACKAGE in row:
+            out[f"batch {batch}: .pt2 package / TorchScript file (pyfront fp32)"] = (
+                row[PACKAGE]["median_ms"] / ours
             )
         if "pyfront fp32 warmed for 1" in row:
             out[f"batch {batch}: not warmed for / warmed for"] = (
