@@ -8,7 +8,10 @@ predictions without torchvision.
 
 `--format pt2` writes an AOTInductor package instead (see export_pt2.py): the same model traced
 by torch.export with a dynamic batch dimension and compiled to native code, the same sanity
-check (on the compiled package) and the same metadata inside.
+check (on the compiled package) and the same metadata inside. A package's precision is fixed
+when it is compiled: `--precision bf16` compiles it in bfloat16 (float32 in and out), checked
+against the float32 model within the tolerance tsrt.h states, here and by libtsrt at each load.
+A TorchScript file stays float32 and is converted when loaded (`Model(path, precision="bf16")`).
 
 The weights are torchvision's pretrained ones (the recipe's `pretrained=True`) unless
 `--weights` names a local state_dict or says `random` (a seeded random initialisation). torch's
@@ -36,6 +39,7 @@ from ._pretrained import (
     choice,
     weights_argument,
 )
+from .export_pt2 import PRECISIONS
 
 META_FILE = "pyfront/meta.json"
 SHAPES_FILE = "tsrt/input_shapes"
@@ -75,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=TORCHSCRIPT,
         help="torchscript (default): a TorchScript file; pt2: an AOTInductor package of native "
         "code compiled for this CPU (see the README's .pt2 section)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="with --format pt2: fp32 (default) or bf16, the precision the package is compiled "
+        "in (a TorchScript file takes its precision when loaded: pyfront classify --precision)",
     )
     parser.add_argument(
         "--output",
@@ -217,6 +228,32 @@ def sanity_check(eager, scripted, input_shape, seed: int, what: str = "scripted"
         )
 
 
+def bf16_check(eager, compiled, input_shape, seed: int) -> None:
+    """A bfloat16 package's check: within the tolerance tsrt.h states of the float32 model on
+    the seeded random input and on the input libtsrt checks it with at each load. (Top-5 orders
+    may differ where logits nearly tie: bfloat16 keeps 8 significant bits.)"""
+    torch, _ = _import_torch()
+    from . import export_pt2
+
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {
+        "a random input": torch.rand(*input_shape, generator=generator),
+        "the load check's input": export_pt2.check_input([1, *input_shape[1:]]),
+    }
+    for what, example in inputs.items():
+        with torch.inference_mode():
+            differs = export_pt2.compare_per_sample(
+                compiled(example), eager(example), export_pt2.BF16_TOLERANCE
+            )
+        if differs:
+            raise ExportError(
+                f"FAILED sanity check: the bfloat16 package differs from the float32 model on "
+                f"{what} by more than {export_pt2.BF16_TOLERANCE} of the largest logit "
+                f"({differs}); the file was not written. Export it in float32."
+            )
+    print(f"bfloat16 package within {export_pt2.BF16_TOLERANCE} of float32 on its checks")
+
+
 def _script(eager, name: str, plain: bool):
     torch, _ = _import_torch()
     with warnings.catch_warnings():
@@ -233,21 +270,38 @@ def _script(eager, name: str, plain: bool):
 
 
 def export(
-    name="resnet18", weights=DEFAULT, output=None, seed=0, plain=False, format=TORCHSCRIPT
+    name="resnet18",
+    weights=DEFAULT,
+    output=None,
+    seed=0,
+    plain=False,
+    format=TORCHSCRIPT,
+    precision="fp32",
 ) -> Path:
     """Scripts, checks and saves the model; frozen unless `plain` (see the README's
     Performance section: weights become constants and batch norms fold into convolutions,
     which is what lets libtsrt fuse operators). `weights` as on the command line: "default"
     (torchvision's pretrained weights), "random" (seeded by `seed`) or a state_dict path.
-    `format` "pt2" writes an AOTInductor package instead (always frozen)."""
+    `format` "pt2" writes an AOTInductor package instead (always frozen), compiled in
+    `precision` ("fp32" or "bf16")."""
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     pt2 = format == PT2
+    if precision != "fp32" and not pt2:
+        raise ExportError(
+            "--precision is chosen when a package is compiled (--format pt2); a TorchScript "
+            "file stays float32 and takes its precision when loaded: "
+            'pyfront classify --precision bf16, or pyfront.Model(path, precision="bf16")'
+        )
     output = Path(output) if output else Path(f"{name}.pt2" if pt2 else f"{name}.pt")
     eager, source = build_model(name, weights, seed)
     meta = metadata(name, source)
     meta["parameters"] = sum(p.numel() for p in eager.parameters())
     meta["frozen"] = pt2 or not plain
+    if pt2:
+        meta["precision"] = precision
     extra = {
         META_FILE: json.dumps(meta),
         # libtsrt warms the model up for these shapes while loading it.
@@ -256,8 +310,8 @@ def export(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     if pt2:
-        _export_pt2(eager, name, meta["input_shape"], seed, extra, output)
-        print(f"saved {name} ({source}, AOTInductor package) to {output}")
+        _export_pt2(eager, name, meta["input_shape"], seed, extra, output, precision)
+        print(f"saved {name} ({source}, AOTInductor package, {precision}) to {output}")
         return output
     scripted = _script(eager, name, plain)
     sanity_check(eager, scripted, meta["input_shape"], seed)
@@ -266,7 +320,9 @@ def export(
     return output
 
 
-def _export_pt2(eager, name: str, input_shape, seed: int, extra: dict, output: Path) -> None:
+def _export_pt2(
+    eager, name: str, input_shape, seed: int, extra: dict, output: Path, precision: str
+) -> None:
     """Compiles the package into a temporary file beside `output`, checks it as loaded by
     PyTorch's own loader, and only then moves it into place."""
     from . import export_pt2
@@ -275,11 +331,15 @@ def _export_pt2(eager, name: str, input_shape, seed: int, extra: dict, output: P
     partial = output.with_name(output.name + ".partial.pt2")
     try:
         try:
-            export_pt2.compile_package(eager, input_shape, extra, partial)
+            export_pt2.compile_package(eager, input_shape, extra, partial, precision)
         except Exception as error:  # noqa: BLE001 - torch.export and Inductor raise many kinds
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise ExportError(f"cannot export {name} as a .pt2 package: {first}") from None
-        sanity_check(eager, export_pt2.load_package(partial), input_shape, seed, "compiled")
+        compiled = export_pt2.load_package(partial)
+        if precision == "bf16":
+            bf16_check(eager, compiled, input_shape, seed)
+        else:
+            sanity_check(eager, compiled, input_shape, seed, "compiled")
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
@@ -289,7 +349,13 @@ def run(args, prog: str) -> int:
     """Runs an export from parsed arguments; a failure is one line on stderr, status 1."""
     try:
         export(
-            args.model, args.weights, args.output, args.seed, plain=args.plain, format=args.format
+            args.model,
+            args.weights,
+            args.output,
+            args.seed,
+            plain=args.plain,
+            format=args.format,
+            precision=args.precision,
         )
     except ExportError as error:
         print(f"{prog}: {error}", file=sys.stderr)

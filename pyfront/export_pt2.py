@@ -13,6 +13,7 @@ instruction set of the CPU it was compiled on (the package records which).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 # The batch sizes the package accepts; the example input used for tracing has batch 2, so
@@ -29,16 +30,91 @@ TRACE_BATCH = 2
 INDUCTOR_CONFIGS = {"freezing": True, "aot_inductor.check_lowerbound": False, "cpp.march": ""}
 
 
-def compile_package(eager, input_shape, metadata: dict[str, str], output: Path) -> Path:
-    """Traces `eager` with a dynamic batch dimension, compiles it and writes the package to
-    `output` with `metadata` (string entries) inside."""
+# What pyfront records in a package compiled in bfloat16 (tsrt.h, tsrt_model_load): libtsrt
+# runs it on check_input(shape) when loading it and compares the first result with the float32
+# results recorded here, within BF16_TOLERANCE of the largest |value| of each sample.
+PRECISION_FILE = "tsrt/precision"
+PRECISION_CHECK_FILE = "tsrt/precision_check"
+PRECISIONS = ("fp32", "bf16")
+BF16_TOLERANCE = 0.03
+
+
+def check_input(shape):
+    """The check's input as libtsrt makes it: element i of the flattened tensor is the top 24
+    bits of i * 2654435761 mod 2**32, over 2**24 (values in [0, 1) that float32 holds exactly,
+    the same in Python and C++ without a shared random generator)."""
+    import numpy as np
     import torch
 
+    count = int(np.prod(shape))
+    index = np.arange(count, dtype=np.uint64)
+    values = ((index * np.uint64(2654435761)) % np.uint64(2**32)) >> np.uint64(8)
+    return torch.from_numpy((values.astype(np.float32) / np.float32(2**24)).reshape(shape))
+
+
+def _bf16_wrapper(eager):
+    """`eager` in bfloat16 behind float32 inputs and results, so callers change nothing."""
+    import copy
+
+    import torch
+
+    class Bfloat16(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x.to(torch.bfloat16)).to(torch.float32)
+
+    return Bfloat16(copy.deepcopy(eager).to(torch.bfloat16)).eval()
+
+
+def compare_per_sample(ours, reference, tolerance: float) -> str:
+    """ "" when `ours` is within `tolerance` times the largest finite |value| of each sample of
+    `reference` (its slices along the first dimension), NaN and infinities in the same places;
+    else what differs."""
+    import torch
+
+    if ours.shape != reference.shape:
+        return f"shape {tuple(ours.shape)} instead of {tuple(reference.shape)}"
+    for index, (a, b) in enumerate(zip(ours.float(), reference.float())):
+        if not torch.equal(a.isnan(), b.isnan()) or not torch.equal(a.isinf(), b.isinf()):
+            return f"sample {index}: NaN or infinities in other places"
+        finite = b.isfinite()
+        if finite.any():
+            scale = b[finite].abs().max()
+            error = (a[finite] - b[finite]).abs().max()
+            if error > tolerance * scale:
+                return f"sample {index}: off by {float(error):.4g} of {float(scale):.4g}"
+    return ""
+
+
+def compile_package(
+    eager, input_shape, metadata: dict[str, str], output: Path, precision: str = "fp32"
+) -> Path:
+    """Traces `eager` with a dynamic batch dimension, compiles it and writes the package to
+    `output` with `metadata` (string entries) inside. `precision` "bf16" compiles the model in
+    bfloat16 behind float32 inputs and results, and records the float32 model's results on the
+    check input, with which libtsrt verifies the package when loading it."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    metadata = dict(metadata)
+    if precision == "bf16":
+        shape = [1, *input_shape[1:]]
+        with torch.no_grad():
+            expected = eager(check_input(shape))
+        metadata[PRECISION_FILE] = "bf16"
+        metadata[PRECISION_CHECK_FILE] = json.dumps(
+            {"shape": shape, "float32": expected.flatten().tolist()}
+        )
+        eager = _bf16_wrapper(eager)
     example = torch.rand(TRACE_BATCH, *input_shape[1:])
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with torch.inference_mode(False), torch.no_grad():
         program = torch.export.export(eager, (example,), dynamic_shapes=({0: batch},))
-    configs: dict[str, object] = {**INDUCTOR_CONFIGS, "aot_inductor.metadata": dict(metadata)}
+    configs: dict[str, object] = {**INDUCTOR_CONFIGS, "aot_inductor.metadata": metadata}
     # Inductor freezes only when gradients are off while it compiles (it tests
     # torch.is_grad_enabled() then, not when the program was traced); with them on, "freezing"
     # is ignored without a word and the package runs plain convolutions on unfolded weights.

@@ -405,3 +405,94 @@ def test_missing_cpu_feature_is_refused(models, tmp_path):
     else:
         with raises_exactly(ModelLoadError, match="this CPU lacks amx_tile"):
             pyfront.Model(bad)
+
+
+# ---------------------------------------------------------------- packages compiled in bfloat16
+
+
+@pytest.fixture(scope="module")
+def bf16_package(tmp_path_factory):
+    """The small classifier compiled in bfloat16 (float32 in and out), with the float32
+    results libtsrt checks it against at load (about 10 s)."""
+    path = tmp_path_factory.mktemp("pt2-bf16") / "small-bf16.pt2"
+    return export_pt2.compile_package(small_classifier(), SHAPE, {}, path, precision="bf16")
+
+
+def test_a_bf16_package_says_so_and_gives_pytorchs_answers(bf16_package):
+    """Its results are PyTorch's loader's on the same package, and within the tolerance tsrt.h
+    states of the float32 model; Model.precision reports bfloat16."""
+    import torch
+
+    eager = small_classifier()
+    reference = export_pt2.load_package(bf16_package)
+    with pyfront.Model(bf16_package) as model:
+        assert model.precision == "bf16"
+        assert "bfloat16" in model.precision_note  # float32 was asked for (the default)
+        for batch in (1, 3):
+            x = _batch(batch, seed=batch)
+            got = model.forward(x)
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, reference(torch.from_numpy(x)).numpy())
+            with torch.no_grad():
+                float32 = eager(torch.from_numpy(x))
+            assert not export_pt2.compare_per_sample(
+                torch.from_numpy(got), float32, export_pt2.BF16_TOLERANCE
+            )
+            # bfloat16 really ran: float32's own answer would be far closer
+            assert np.abs(got - float32.numpy()).max() > 1e-4 * np.abs(float32.numpy()).max()
+    with pyfront.Model(bf16_package, precision="bf16") as model:
+        assert model.precision == "bf16" and model.precision_note == ""
+
+
+def test_a_bf16_package_that_disagrees_with_its_float32_results_is_refused(bf16_package, tmp_path):
+    """libtsrt runs the package on the check input at load and compares with the float32
+    results recorded at export: a package whose results are off (here: recorded results
+    changed, as a package compiled wrongly, or run on a CPU that computes otherwise, would be)
+    is refused."""
+    with zipfile.ZipFile(bf16_package) as archive:
+        member = next(n for n in archive.namelist() if n.endswith("_metadata.json"))
+        check = json.loads(json.loads(archive.read(member))[export_pt2.PRECISION_CHECK_FILE])
+    check["float32"] = [value * 1.5 for value in check["float32"]]
+    changed = {export_pt2.PRECISION_CHECK_FILE: json.dumps(check)}
+    bad = _with_metadata((bf16_package,), tmp_path, "off.pt2", **changed)
+    with raises_exactly(ModelLoadError, match=r"compiled in bfloat16.*differ from the float32"):
+        pyfront.Model(bad)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({export_pt2.PRECISION_CHECK_FILE: None}, "not the float32 results to verify it with"),
+        ({export_pt2.PRECISION_CHECK_FILE: '{"shape": [1, 3]}'}, "no shape and float32 list"),
+        ({export_pt2.PRECISION_CHECK_FILE: "[1,"}, "JSON"),
+        ({export_pt2.PRECISION_FILE: "fp8"}, "records the precision 'fp8'"),
+    ],
+    ids=["no check", "no results", "not JSON", "unknown precision"],
+)
+def test_a_bf16_package_without_a_usable_check_is_refused(bf16_package, tmp_path, changes, message):
+    def replace(member, data):
+        if member.endswith("_metadata.json"):
+            document = json.loads(data)
+            for key, value in changes.items():
+                if value is None:
+                    del document[key]
+                else:
+                    document[key] = value
+            return json.dumps(document).encode()
+        return data
+
+    bad = _rewrite(Path(bf16_package), tmp_path / "bad.pt2", replace=replace)
+    with raises_exactly(ModelLoadError, match=message):
+        pyfront.Model(bad)
+
+
+def test_precision_is_a_package_choice(tmp_path):
+    from pyfront.export import ExportError, export
+
+    with pytest.raises(ExportError, match=r"--format pt2.*precision=\"bf16\""):
+        export("resnet18", weights="random", output=tmp_path / "x.pt", precision="bf16")
+    with pytest.raises(ExportError, match="unknown precision 'fp16'"):
+        export(
+            "resnet18", weights="random", output=tmp_path / "x.pt2", format="pt2", precision="fp16"
+        )
+    assert not list(tmp_path.iterdir())

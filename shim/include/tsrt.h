@@ -305,7 +305,14 @@ typedef struct tsrt_model tsrt_model;
  * extra files. Options that do not apply to compiled code are ignored: freezing, fusion,
  * warm-up, debug info; precision stays what the package was compiled with (the precision
  * note says so when another was asked for). Calls run one at a time per model (AOTInductor's
- * runner is not reentrant; libtsrt loads one). */
+ * runner is not reentrant; libtsrt loads one).
+ *
+ * A package compiled in bfloat16 by `pyfront export --format pt2 --precision bf16` records
+ * so (metadata "tsrt/precision" = "bf16") with the float32 model's results on a check input
+ * ("tsrt/precision_check"); the load runs the package on that input and fails with
+ * TSRT_ERR_BAD_MODEL unless its first result agrees within the bfloat16 tolerance stated at
+ * tsrt_options_set_precision. tsrt_model_precision then says TSRT_PRECISION_BF16. A package
+ * compiled otherwise reports TSRT_PRECISION_FP32, whatever its code computes in. */
 TSRT_API TSRT_NODISCARD int tsrt_model_load(const char *path, const tsrt_options *options,
                                             tsrt_model **out);
 

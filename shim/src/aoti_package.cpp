@@ -363,6 +363,101 @@ void enable_input_checks() {
     std::call_once(once, [] { setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", /*overwrite=*/0); });
 }
 
+// The input of a bfloat16 package's check, as pyfront export makes it: element i of the
+// flattened tensor is (the top 24 bits of i * 2654435761 mod 2^32) / 2^24, values in [0, 1)
+// that float32 holds exactly, so that Python and C++ make the same tensor without sharing a
+// random generator.
+at::Tensor check_input(const std::vector<int64_t> &shape) {
+    at::Tensor input = at::empty(shape, at::kFloat);
+    float *values = input.data_ptr<float>();
+    for (int64_t i = 0; i < input.numel(); ++i)
+        values[i] = static_cast<float>((static_cast<uint32_t>(i) * 2654435761u) >> 8) / 16777216.0f;
+    return input;
+}
+
+// What a package's metadata says about its precision: pyfront export records
+// "tsrt/precision" = "bf16" for a model compiled in bfloat16 (float32 in, float32 out), with
+// "tsrt/precision_check", the float32 model's results on check_input of a recorded shape.
+struct RecordedPrecision {
+    bool bf16 = false;
+    std::vector<int64_t> shape;
+    std::vector<float> float32;
+};
+
+RecordedPrecision read_precision(const std::map<std::string, std::string> &metadata) {
+    RecordedPrecision recorded;
+    auto precision = metadata.find("tsrt/precision");
+    if (precision == metadata.end() || precision->second == "fp32") return recorded;
+    if (precision->second != "bf16")
+        fail(TSRT_ERR_BAD_MODEL, "the .pt2 package records the precision '" + precision->second +
+                                     "', which libtsrt does not know (fp32 or bf16)");
+    recorded.bf16 = true;
+    auto check = metadata.find("tsrt/precision_check");
+    const std::string missing =
+        "the .pt2 package records bfloat16 but not the float32 results to verify it with "
+        "(tsrt/precision_check)";
+    if (check == metadata.end()) fail(TSRT_ERR_BAD_MODEL, missing);
+    Json document = parse_json(check->second, "tsrt/precision_check");
+    const Json *shape = document.field("shape");
+    const Json *results = document.field("float32");
+    if (!shape || shape->kind != Json::Array || shape->items.empty() || shape->items.size() > 8 ||
+        !results || results->kind != Json::Array)
+        fail(TSRT_ERR_BAD_MODEL, missing + ": it has no shape and float32 list");
+    int64_t count = 1;
+    for (const Json &size : shape->items) {
+        if (size.kind != Json::Number || size.number < 1 || size.number > (1 << 20) ||
+            size.number != static_cast<double>(static_cast<int64_t>(size.number)))
+            fail(TSRT_ERR_BAD_MODEL, missing + ": its shape is not a list of sizes");
+        recorded.shape.push_back(static_cast<int64_t>(size.number));
+        count *= recorded.shape.back();
+        if (count > (int64_t{1} << 26))
+            fail(TSRT_ERR_BAD_MODEL, missing + ": its shape is larger than 2^26 elements");
+    }
+    for (const Json &value : results->items) {
+        if (value.kind != Json::Number)
+            fail(TSRT_ERR_BAD_MODEL, missing + ": its float32 list holds a non-number");
+        recorded.float32.push_back(static_cast<float>(value.number));
+    }
+    return recorded;
+}
+
+// Runs a bfloat16 package on the check input and compares its first result with the float32
+// results recorded at export, as a bfloat16 TorchScript model is compared with float32 at
+// load; the CPU running it may not be the one it was compiled and checked on.
+void verify_bf16(torch::inductor::AOTIModelPackageLoader &loader,
+                 const RecordedPrecision &recorded) {
+    std::vector<at::Tensor> outputs;
+    {
+        c10::InferenceMode inference;
+        try {
+            outputs = loader.run({check_input(recorded.shape)});
+        } catch (const c10::Error &e) {
+            fail(TSRT_ERR_BAD_MODEL,
+                 std::string("the .pt2 package failed on its bfloat16 check: ") +
+                     e.what_without_backtrace());
+        } catch (const std::exception &e) {
+            fail(TSRT_ERR_BAD_MODEL,
+                 std::string("the .pt2 package failed on its bfloat16 check: ") + e.what());
+        }
+    }
+    if (outputs.empty() || outputs[0].scalar_type() != at::kFloat ||
+        outputs[0].numel() != static_cast<int64_t>(recorded.float32.size()))
+        fail(TSRT_ERR_BAD_MODEL,
+             "the .pt2 package's result on its bfloat16 check is not the float32 tensor of " +
+                 std::to_string(recorded.float32.size()) + " values recorded at export");
+    at::Tensor expected =
+        at::from_blob(const_cast<float *>(recorded.float32.data()), outputs[0].sizes(), at::kFloat)
+            .clone();
+    std::string differs =
+        compare_results(c10::IValue(outputs[0]), c10::IValue(expected), kBf16Tolerance);
+    if (!differs.empty())
+        fail(TSRT_ERR_BAD_MODEL,
+             "the .pt2 package was compiled in bfloat16, and on this CPU its results differ from "
+             "the float32 results recorded when it was compiled by more than the tolerance "
+             "tsrt.h states (" +
+                 differs + "); compile it in float32 (pyfront export --format pt2)");
+}
+
 }  // namespace
 
 struct Pt2Package {
@@ -435,6 +530,8 @@ tsrt_model *load_aoti_package(const unsigned char *data, size_t size, c10::Devic
     } catch (const std::exception &e) {
         fail(TSRT_ERR_BAD_MODEL, std::string("PyTorch's package loader refused it: ") + e.what());
     }
+    RecordedPrecision recorded = read_precision(metadata);
+    if (recorded.bf16) verify_bf16(*package->loader, recorded);
     std::vector<std::string> call_spec = package->loader->get_call_spec();
     if (call_spec.size() != 2)
         fail(TSRT_ERR_BAD_MODEL, "the .pt2 package's call spec has " +
@@ -470,9 +567,12 @@ tsrt_model *load_aoti_package(const unsigned char *data, size_t size, c10::Devic
     model->method_names = {"forward"};
     model->schemas["forward"] = "forward(" + arguments + ") -> " + describe_spec(package->outputs);
     describe_recorded(*model);
-    if (options && options->precision != TSRT_PRECISION_FP32)
+    model->precision = recorded.bf16 ? TSRT_PRECISION_BF16 : TSRT_PRECISION_FP32;
+    tsrt_precision asked = options ? options->precision : TSRT_PRECISION_FP32;
+    if (recorded.bf16 ? asked == TSRT_PRECISION_FP32 : asked != TSRT_PRECISION_FP32)
         model->precision_note =
-            "a .pt2 package runs with the precision it was compiled with (float32 here)";
+            std::string("a .pt2 package runs with the precision it was compiled with (") +
+            (recorded.bf16 ? "bfloat16" : "float32") + " here)";
     model->package = std::move(package);
     return model.release();
 }
