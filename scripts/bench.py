@@ -72,7 +72,8 @@ def summary(times_ms: list[float], per: int = 1) -> dict:
 # --- workers: each runs in a child process and prints one JSON line ----------------------------
 
 SETTLE_CALLS = 2  # unmeasured calls between the first call and the timed ones
-PACKAGE = "pyfront .pt2 (fp32)"  # the AOTInductor package of the same model
+# The AOTInductor packages of the same model, compiled in each precision.
+PACKAGES = {"fp32": "pyfront .pt2 (fp32)", "bf16": "pyfront .pt2 (bf16)"}
 
 
 def _timed(call, runs: int) -> tuple[float, list[float]]:
@@ -335,15 +336,22 @@ def prepare(with_package: bool) -> dict:
         export.export("resnet18", weights="random", output=paths["default"], seed=0)
     if not paths["plain"].exists():
         export.export("resnet18", weights="random", output=paths["plain"], seed=0, plain=True)
-    if with_package:
+    for precision in PACKAGES if with_package else ():
         # Compiled again whenever the package export changes: a package keeps the settings it
         # was compiled with, so an old one would measure an old export.
-        paths["pt2"] = OUT / "resnet18.pt2"
-        stamp = OUT / "resnet18.pt2.source-sha256"
+        path = paths[f"pt2 {precision}"] = OUT / f"resnet18-{precision}.pt2"
+        stamp = path.with_name(path.name + ".source-sha256")
         source = hashlib.sha256(Path(export_pt2.__file__).read_bytes()).hexdigest()
-        if not paths["pt2"].exists() or not stamp.exists() or stamp.read_text() != source:
-            log("compiling resnet18.pt2 (about a minute)")
-            export.export("resnet18", weights="random", output=paths["pt2"], seed=0, format="pt2")
+        if not path.exists() or not stamp.exists() or stamp.read_text() != source:
+            log(f"compiling {path.name} (about a minute)")
+            export.export(
+                "resnet18",
+                weights="random",
+                output=path,
+                seed=0,
+                format="pt2",
+                precision=precision,
+            )
             stamp.write_text(source)
 
     class AddOne(torch.nn.Module):
@@ -390,13 +398,14 @@ def contenders(paths: dict) -> dict:
             "openvino", model=onnx, batch=batch, runs=runs, precision=hint
         )
 
-    package = {}
-    if "pt2" in paths:
-        package[PACKAGE] = lambda batch, runs: run_worker(
-            "pyfront", model=paths["pt2"], batch=batch, runs=runs, precision="fp32"
+    def package(precision):
+        return lambda batch, runs: run_worker(
+            "pyfront", model=paths[f"pt2 {precision}"], batch=batch, runs=runs
         )
+
+    packages = {name: package(p) for p, name in PACKAGES.items() if f"pt2 {p}" in paths}
     return {
-        **package,
+        **packages,
         "pyfront fp32": pyfront("fp32"),
         "pyfront bf16": pyfront("bf16"),
         "C libtsrt fp32": c("fp32"),
@@ -414,7 +423,7 @@ def contenders(paths: dict) -> dict:
 def plan(smoke: bool, quick: bool) -> tuple[list[tuple[str, int]], dict[int, int], int]:
     """(contender, batch) pairs of one round, timed calls per batch size, and rounds."""
     main_batches = (1,) if smoke else (1, 8)
-    pairs = [(PACKAGE, batch) for batch in main_batches if not smoke]
+    pairs = [(name, batch) for batch in main_batches for name in PACKAGES.values() if not smoke]
     pairs += [
         (name, batch)
         for batch in main_batches
@@ -566,10 +575,11 @@ def ratios(results: dict) -> dict:
             out[f"batch {batch}: pyfront bf16 / pyfront fp32"] = (
                 row["pyfront bf16"]["median_ms"] / ours
             )
-        if PACKAGE in row:
-            out[f"batch {batch}: .pt2 package / TorchScript file (pyfront fp32)"] = (
-                row[PACKAGE]["median_ms"] / ours
-            )
+        for precision, name in PACKAGES.items():
+            if name in row:
+                out[f"batch {batch}: .pt2 package / TorchScript file, {precision}"] = (
+                    row[name]["median_ms"] / row[f"pyfront {precision}"]["median_ms"]
+                )
         if "pyfront fp32 warmed for 1" in row:
             out[f"batch {batch}: not warmed for / warmed for"] = (
                 row["pyfront fp32 warmed for 1"]["median_ms"] / ours
