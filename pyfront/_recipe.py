@@ -215,12 +215,49 @@ def _check_subclass(subclass: Any, base: type) -> None:
         )
 
 
+# The type each field of a recipe must have; a pickle is data from elsewhere, and a field of
+# another type (a damaged or hand-made pickle) must end in a clear error, not a TypeError deep
+# inside the load.
+_FIELD_TYPES: dict[str, tuple] = {
+    "kind": (str,),
+    "options": (dict,),
+    "path": (str, type(None)),
+    "size": (int, type(None)),
+    "mtime_ns": (int, type(None)),
+    "sha256": (str, type(None)),
+    "data": (bytes, type(None)),
+    "host": (str,),
+    "version": (int,),
+}
+
+
 def _checked_class(recipe: Recipe) -> type:
     """The pyfront class that loads `recipe`, once sure this pyfront understands it."""
-    if not isinstance(recipe, Recipe) or recipe.version > RECIPE_VERSION:
+    if not isinstance(recipe, Recipe):
+        raise ModelLoadError(f"a pickled pyfront model holds {type(recipe).__name__}, not a recipe")
+    for name, types in _FIELD_TYPES.items():
+        value = getattr(recipe, name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ModelLoadError(
+                f"this pickled model's recipe is damaged: its {name} is {type(value).__name__} "
+                f"{value!r:.60}; pickle the model again"
+            )
+    if recipe.version > RECIPE_VERSION:
         raise ModelLoadError(
             "this pickled model was made by a newer pyfront; install the same pyfront version "
             "on every machine that unpickles it"
+        )
+    if recipe.kind not in _KINDS or any(not isinstance(name, str) for name in recipe.options):
+        raise ModelLoadError(
+            f"this pickled model's recipe is damaged: kind {recipe.kind!r:.40}, options "
+            f"{sorted(map(repr, recipe.options))!r:.80}; pickle the model again"
+        )
+    if (recipe.path is None) == (recipe.data is None) or (
+        recipe.path is not None and (recipe.size is None or recipe.sha256 is None)
+    ):
+        raise ModelLoadError(
+            "this pickled model's recipe is damaged: it must hold the model's bytes, or name a "
+            "file with its size and sha256; pickle the model again"
         )
     cls = _model_class(recipe.kind)
     try:
@@ -305,9 +342,14 @@ def _check_same_file(recipe: Recipe, path: str, signature: tuple, digest: str) -
 
 def _sha256_of_file(path: str, signature: tuple) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as error:
+        raise ModelLoadError(
+            f"cannot read the model file {path} on host {socket.gethostname()}: {error.strerror}"
+        ) from None
     if _cache.file_signature(path) != signature:
         raise ModelChangedError(
             f"the model file {path} changed while it was being read; try again once it is complete"
@@ -316,9 +358,10 @@ def _sha256_of_file(path: str, signature: tuple) -> str:
 
 
 def _when(mtime_ns: Optional[int]) -> str:
-    if mtime_ns is None:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
+    except (TypeError, ValueError, OverflowError, OSError):  # None, or no representable date
         return "at an unknown time"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
 def _kind_of(model_type: type) -> str:

@@ -3,6 +3,7 @@ changed; results after the trip equal torch.jit.load's on the same file."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shutil
@@ -15,9 +16,12 @@ import threading
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import pyfront
 from pyfront import _recipe
+from pyfront.isolated import IsolatedModel
 
 import zoo
 from conftest import reference_topk
@@ -271,3 +275,74 @@ def test_every_constructor_argument_is_recorded():
         "warmup": [(1, 3, 8, 8)],
     }
     assert loader.seen == (b"bytes", "cuda", "bf16", {"warmup": [(1, 3, 8, 8)]})
+
+
+# ---------------------------------------------------------------- tampered recipes
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.binary(max_size=64),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+)
+OPTION_VALUES = st.one_of(
+    ANY_VALUE,
+    st.sampled_from(["cpu", "cuda", "fp32", "bf16", "auto", "nonsense"]),
+    st.lists(st.lists(st.integers(-2, 300), max_size=5), max_size=3),  # warm-up shapes
+)
+OPTION_NAMES = st.one_of(
+    st.sampled_from(
+        ["device", "precision", "warmup", "warmup_runs", "freeze", "debug_info", "timeout"]
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("PYFRONT_PROPERTY_EXAMPLES", "0")) or 150,
+    derandomize=not os.environ.get("PYFRONT_PROPERTY_EXAMPLES"),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_a_tampered_recipe_is_a_clean_error_or_the_same_model(small_path, images, data):
+    """Any field of a pickled recipe replaced (kind, options, path, fingerprint, bytes,
+    version): unpickling gives a PyfrontError, or a model that answers as torch.jit.load does
+    on the file, never another exception or a crash."""
+    recipe = _recipe.recipe_of(pyfront.Model(small_path))
+    content = small_path.read_bytes()
+    fields = {  # values of the right type first, any value after
+        "kind": st.one_of(st.sampled_from(["Model", "IsolatedModel", "Other"]), ANY_VALUE),
+        "options": st.one_of(st.dictionaries(OPTION_NAMES, OPTION_VALUES, max_size=3), ANY_VALUE),
+        "path": st.one_of(
+            st.sampled_from([str(small_path), str(small_path.parent), "/dev/null", "x.pt"]),
+            ANY_VALUE,
+        ),
+        "size": st.one_of(st.integers(-1, 2 * len(content)), ANY_VALUE),
+        "mtime_ns": st.one_of(st.integers(-(2**64), 2**64), ANY_VALUE),
+        "sha256": st.one_of(st.just(recipe.sha256), st.text("0123456789abcdef"), ANY_VALUE),
+        "data": st.one_of(st.sampled_from([content, content[:100], content + b"\0"]), ANY_VALUE),
+        "host": ANY_VALUE,
+        "version": st.one_of(st.integers(-3, 3), ANY_VALUE),
+    }
+    changed = data.draw(st.sets(st.sampled_from(sorted(fields)), min_size=1, max_size=3))
+    tampered = dataclasses.replace(recipe, **{name: data.draw(fields[name]) for name in changed})
+    try:
+        model = tampered.load()
+    except pyfront.PyfrontError as error:
+        event(f"refused: {type(error).__name__}")
+        return
+    event(f"loaded: {type(model).__name__}")
+    x = images(2, 3, 8, 8)
+    with torch.inference_mode():
+        expected = torch.jit.load(str(small_path))(torch.from_numpy(x)).numpy()
+    try:
+        got = model.forward(x)
+    finally:
+        if isinstance(model, IsolatedModel):
+            model.close()
+    np.testing.assert_array_equal(got, expected)
