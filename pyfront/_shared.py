@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, ModelLoadError
 
 
 class TopK(NamedTuple):
@@ -26,9 +26,23 @@ def check_k(k) -> int:
 
 
 def metadata_of(extra_files: dict) -> dict:
-    """The metadata scripts/export.py stores as the extra file pyfront/meta.json, or {}."""
+    """The metadata scripts/export.py stores as the extra file pyfront/meta.json, or {}; a
+    ModelLoadError when the file holds something else than a JSON object."""
     raw = extra_files.get("pyfront/meta.json")
-    return json.loads(raw) if raw else {}
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        problem = f"is not JSON ({error})"
+    else:
+        if isinstance(meta, dict):
+            return meta
+        problem = f"holds a {type(meta).__name__}, not a JSON object"
+    raise ModelLoadError(
+        f"the model's metadata (its extra file pyfront/meta.json) {problem}; export the model "
+        f"again, or read the file's other contents with extra_files"
+    )
 
 
 def as_float32_input(array) -> np.ndarray:
