@@ -61,8 +61,10 @@ def _array(shape, dtype: str, rng: np.random.Generator) -> np.ndarray:
         raise Unbuildable(f"bad shape {shape!r}")
     if not all(type(d) is int and 0 <= d <= MAX_ELEMENTS for d in shape):
         raise Unbuildable(f"bad shape {shape!r}")
-    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS or dtype not in DTYPES:
-        raise Unbuildable(f"too large or unknown: {shape!r} {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise Unbuildable(f"unknown dtype {dtype!r:.40}")
+    if np.prod(shape, dtype=np.float64) > MAX_ELEMENTS:
+        raise Unbuildable(f"too large: {shape!r}")
     return (rng.random(shape) * 4 - 1).astype(dtype)
 
 
@@ -137,10 +139,11 @@ def value_for_type(type_text: str, shape, rng: np.random.Generator, depth: int =
     if t in SCALARS:
         return SCALARS[t]
     if t.startswith("Dict(") and t.endswith(")"):
-        key, item = _split_top(t[5:-1])
+        parts = _split_top(t[5:-1])
         keys = {"str": "a", "int": 1}
-        if key not in keys:
-            raise Unbuildable(f"dict keys of type {key!r}")
+        if len(parts) != 2 or parts[0] not in keys:
+            raise Unbuildable(f"cannot build a {type_text!r}")
+        key, item = parts
         return {keys[key]: value_for_type(item, shape, rng, depth + 1)}
     if t.startswith("(") and t.endswith(")"):
         return tuple(value_for_type(p, shape, rng, depth + 1) for p in _split_top(t[1:-1]))

@@ -186,6 +186,7 @@ def test_worker_builds_arguments_for_every_seed_method(tmp_path):
     [
         "forward(__torch__.M self, Future[int] x) -> Tensor",
         "forward(__torch__.M self, Dict(Tensor, int) x) -> Tensor",
+        "forward(__torch__.M self, Dict(str, int, int) x) -> Tensor",
         "forward(__torch__.M self, (int, Tensor x) -> Tensor",
         "garbage",
         "forward(" + "(" * 100 + "int" + ")" * 100 + " x) -> int",
@@ -194,6 +195,24 @@ def test_worker_builds_arguments_for_every_seed_method(tmp_path):
 def test_worker_skips_what_it_cannot_build(schema):
     with pytest.raises(fuzz_worker.Unbuildable):
         fuzz_worker.arguments("forward", schema, {}, {})
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        {"tensor": [2, 1.5]},
+        {"tensor": [2], "dtype": ["float32"]},
+        {"tensor": [1 << 20, 1 << 20]},
+        {"dict": [1]},
+        {"tensor": [2], "extra": 1},
+        [[[[[[[[[[1]]]]]]]]]],
+    ],
+)
+def test_worker_falls_back_to_the_schema_on_a_damaged_description(description):
+    """A damaged description is the mutant's, not a bug: the schema says what to pass."""
+    schema = "forward(__torch__.M self, Tensor x) -> Tensor"
+    (x,) = fuzz_worker.arguments("forward", schema, {}, {"forward": [description]})
+    assert x.shape == fuzz_worker.DEFAULT_SHAPE
 
 
 def test_worker_answers_unclean_for_other_exceptions(tmp_path, monkeypatch):
