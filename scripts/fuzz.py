@@ -494,7 +494,7 @@ def campaign(
     by_mutation: dict[str, Counter] = {}
     by_seed: dict[str, Counter] = {}
     skipped: Counter = Counter()
-    clean_at: Counter = Counter()  # where the clean errors came from: the load, or a call
+    clean_at: Counter = Counter()  # where the clean errors came from: the load, or a method
     problems = []
     worker = Worker(timeout)
     started = time.monotonic()
@@ -523,7 +523,7 @@ def campaign(
             by_mutation.setdefault(mutant.label, Counter())[kind] += 1
             by_seed.setdefault(source.path.name, Counter())[kind] += 1
             if kind == "clean":
-                clean_at["load" if answer["detail"].startswith("load:") else "call"] += 1
+                clean_at[answer["detail"].split(":", 1)[0]] += 1
             for method in answer.get("skipped", []):
                 skipped[f"{source.path.name}:{method}"] += 1
             if kind not in GOOD:

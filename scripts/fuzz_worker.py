@@ -300,8 +300,8 @@ def exercise(path: str, root: str, tmp: str) -> dict:
     work = Exercise(path, tmp)
     try:
         answer = work.run()
-    except pyfront.PyfrontError as error:
-        work.clean("load", error)
+    except pyfront.PyfrontError as error:  # from the load, or a property read
+        work.clean(work.stage, error)
         answer = work.answer
     except HarnessError as error:
         answer = {"kind": "harness", "detail": str(error)}

@@ -55,7 +55,8 @@ def test_fuzz_slice_has_no_crash(tmp_path):
     assert sorted(report["by_seed"]) == sorted(f"{name}.pt" for name in fuzz_seeds.SEEDS)
     for seed, counts in report["by_seed"].items():  # each seed's methods got their inputs
         assert counts.get("ok", 0) >= 15, (seed, counts)
-    assert report["clean_at"].get("call", 0) > 0  # mutants that load still fail cleanly in calls
+    calls = sum(n for stage, n in report["clean_at"].items() if stage != "load")
+    assert calls > 0  # mutants that load still fail cleanly in their calls
     assert len(report["by_mutation"]) > 20
 
 
