@@ -22,11 +22,6 @@ import fuzz_worker
 import zoo
 from conftest import ROOT, join_all
 
-# A bug the fuzzer found and pyfront has not fixed yet: Model.metadata lets json's own errors
-# (JSONDecodeError, UnicodeDecodeError) out of a damaged pyfront/meta.json; see
-# test_damaged_metadata_is_a_clean_error below.
-KNOWN_UNCLEAN = ("metadata: JSONDecodeError", "metadata: UnicodeDecodeError")
-
 
 def _fuzz(*args: str) -> dict:
     result = subprocess.run(
@@ -36,13 +31,8 @@ def _fuzz(*args: str) -> dict:
         timeout=600,
     )
     report = json.loads(result.stdout)
-    unknown = [
-        p
-        for p in report["problems"]
-        if not (p["outcome"] == "unclean" and p["detail"].startswith(KNOWN_UNCLEAN))
-    ]
-    assert unknown == [], unknown
-    assert result.returncode == (1 if report["problems"] else 0)
+    assert report["problems"] == []
+    assert result.returncode == 0
     return report
 
 
@@ -231,11 +221,18 @@ def test_worker_answers_unclean_for_other_exceptions(tmp_path, monkeypatch):
     assert answer["kind"] == "unclean" and answer["detail"].startswith("method_names: KeyError")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="Model.metadata lets json's errors out")
-@pytest.mark.parametrize("content", [b'{"model": "tiny", "lab', b"\xf7{}"], ids=["json", "utf8"])
-def test_damaged_metadata_is_a_clean_error(tmp_path, content):
-    """Found by the fuzzer: a damaged pyfront/meta.json makes Model.metadata raise json's own
-    JSONDecodeError or UnicodeDecodeError rather than a pyfront error."""
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b'{"model": "tiny", "lab', "is not JSON"),
+        (b"\xf7{}", "is not JSON"),
+        (b"[1, 2]", "holds a list, not a JSON object"),
+    ],
+    ids=["json", "utf8", "list"],
+)
+def test_damaged_metadata_is_a_clean_error(tmp_path, content, problem):
+    """Found by the fuzzer: a damaged pyfront/meta.json made Model.metadata raise json's own
+    JSONDecodeError or UnicodeDecodeError, or return a list."""
     path = fuzz_seeds.write_seed("extra_files", tmp_path)
     entries = fuzz.read_entries(path.read_bytes())
     for entry in entries:
@@ -244,7 +241,7 @@ def test_damaged_metadata_is_a_clean_error(tmp_path, content):
     damaged = tmp_path / "damaged.pt"
     damaged.write_bytes(fuzz.write_zip(entries))
     with pyfront.Model(damaged) as model:
-        with pytest.raises(pyfront.PyfrontError):
+        with pytest.raises(pyfront.ModelLoadError, match=f"pyfront/meta.json\\) {problem}"):
             _ = model.metadata
 
 
