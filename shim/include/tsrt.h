@@ -294,6 +294,9 @@ typedef struct tsrt_model tsrt_model;
  * other than the CPU is TSRT_ERR_DEVICE. The
  * checked archive is extracted into a new folder of mode 0700 under $TMPDIR (else /tmp),
  * removed when the model is closed or freed (TSRT_ERR_IO when it cannot be made or written).
+ * The package's compiled library stays mapped until the process exits, even after the model
+ * is freed: its code keeps thread_local objects, and glibc does not unload a library whose
+ * thread-local destructors are pending.
  * The first package load sets the environment variable AOTI_RUNTIME_CHECK_INPUTS=1, unless
  * it is set, so that the compiled code checks its inputs' sizes, strides and dtypes instead
  * of reading past them.
