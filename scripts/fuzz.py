@@ -189,6 +189,33 @@ def write_zip(entries: list[dict]) -> bytes:
     return bytes(out + central + end)
 
 
+def with_fixed_crcs(data: bytes) -> bytes:
+    """`data` with the CRC-32 of each stored member recomputed in its central directory entry
+    and local header, as far as the archive's structure can still be read."""
+    out = bytearray(data)
+    end = out.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(out):
+        return data
+    count, _, directory = struct.unpack_from("<HII", out, end + 10)
+    at = directory
+    for _ in range(count):
+        if at + 46 > len(out) or out[at : at + 4] != b"PK\x01\x02":
+            break
+        (method,) = struct.unpack_from("<H", out, at + 10)
+        (compressed,) = struct.unpack_from("<I", out, at + 20)
+        name, extra, comment = struct.unpack_from("<HHH", out, at + 28)
+        local = struct.unpack_from("<I", out, at + 42)[0]
+        if method == 0 and local + 30 <= len(out) and out[local : local + 4] == b"PK\x03\x04":
+            local_name, local_extra = struct.unpack_from("<HH", out, local + 26)
+            start = local + 30 + local_name + local_extra
+            if start + compressed <= len(out):
+                crc = zlib.crc32(out[start : start + compressed])
+                struct.pack_into("<I", out, at + 16, crc)
+                struct.pack_into("<I", out, local + 14, crc)
+        at += 46 + name + extra + comment
+    return bytes(out)
+
+
 def is_pt2(data: bytes) -> bool:
     """Whether `data` is an AOTInductor package: a zip archive with a */data/aotinductor/
     folder."""
@@ -432,7 +459,13 @@ class Seed:
         if structural:
             return zip_structure(self.data, rng, pt2=self.pt2, escape=escape)
         how = rng.choice(BYTE_MUTATIONS)
-        return Mutant(how(self.data, rng), how.__name__)
+        data = how(self.data, rng)
+        if not self.pt2 and how is not truncation and rng.random() < 0.5:
+            # libtsrt refuses a TorchScript member whose CRC does not match, so half the byte
+            # mutants get their CRCs fixed and reach libtorch's reader and unpickler. (Never a
+            # package's: that would run damaged machine code.)
+            return Mutant(with_fixed_crcs(data), f"{how.__name__}+crc")
+        return Mutant(data, how.__name__)
 
     def _is_zip(self) -> bool:
         return zipfile.is_zipfile(io.BytesIO(self.data))

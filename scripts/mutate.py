@@ -255,6 +255,13 @@ MUTANTS = [
         f"{RELIABILITY}::test_file_whose_forward_crashed_libtorch_is_refused_at_load",
     ),
     _cpp(
+        "torchscript-crc-unchecked",
+        "zip_archive.cpp",
+        "        if (stored && recorded && crc32(data + offset, length) != crc)",
+        "        if (stored && package && crc32(data + offset, length) != crc)",
+        f"{RELIABILITY}::test_a_weight_damaged_on_disk_is_refused_not_computed_with",
+    ),
+    _cpp(
         "negative-size-unchecked",
         "tensor.cpp",
         "        if (sizes[i] < 0)\n",

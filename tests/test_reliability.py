@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -41,7 +42,7 @@ def test_fuzz_slice_has_no_crash(tmp_path):
     every method called, in a child."""
     report = _fuzz("--count", "1500", "--seed", "0", "--keep", str(tmp_path / "findings"))
     outcomes = report["outcomes"]
-    assert outcomes.get("clean", 0) > 600 and outcomes.get("ok", 0) > 300  # both paths taken
+    assert outcomes.get("clean", 0) > 600 and outcomes.get("ok", 0) > 200  # both paths taken
     assert sorted(report["by_seed"]) == sorted(f"{name}.pt" for name in fuzz_seeds.SEEDS)
     for seed, counts in report["by_seed"].items():  # each seed's methods got their inputs
         assert counts.get("ok", 0) >= 15, (seed, counts)
@@ -453,3 +454,69 @@ def test_file_whose_forward_crashed_libtorch_is_refused_at_load(path):
     result = _load_in_child(path, debug_info=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "corrupted: the storage of tensor self.fc.bias" in result.stdout
+
+
+def _largest_weight(path) -> zipfile.ZipInfo:
+    """The largest tensor record: stored, as PyTorch stores every tensor."""
+    with zipfile.ZipFile(path) as archive:
+        tensors = [info for info in archive.infolist() if "/data/" in info.filename]
+    assert tensors and all(info.compress_type == zipfile.ZIP_STORED for info in tensors)
+    return max(tensors, key=lambda info: info.file_size)
+
+
+def _data_offset(data: bytes, info: zipfile.ZipInfo) -> int:
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def test_a_weight_damaged_on_disk_is_refused_not_computed_with(tmp_path):
+    """libtorch's reader checks no CRC: a flipped bit in a weight loaded and computed. libtsrt
+    checks each stored member's CRC-32 first, from a file and from bytes."""
+    torch.manual_seed(0)
+    path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
+    data = bytearray(path.read_bytes())
+    info = _largest_weight(path)
+    data[_data_offset(bytes(data), info) + 3] ^= 0x40
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    message = rf"the member '{info.filename}' fails its CRC-32 check"
+    with pytest.raises(pyfront.ModelLoadError, match=message):
+        pyfront.Model(damaged)
+    with pytest.raises(pyfront.ModelLoadError, match=message):
+        pyfront.Model(bytes(data))
+    # the same damage with the CRC recomputed is the file's new content: it loads
+    fixed = fuzz.with_fixed_crcs(bytes(data))
+    assert pyfront.Model(fixed).method_names()
+
+
+def test_a_member_recorded_without_a_crc_is_loaded(tmp_path):
+    """A CRC of 0 is what a writer that skips CRCs records: nothing to check against."""
+    torch.manual_seed(0)
+    path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
+    entries = fuzz.read_entries(path.read_bytes())
+    for entry in entries:
+        entry["crc"] = 0
+    no_crc = tmp_path / "no-crc.pt"
+    no_crc.write_bytes(fuzz.write_zip(entries))
+    x = np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32)
+    with torch.inference_mode():
+        expected = torch.jit.load(str(path))(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(pyfront.Model(no_crc).forward(x), expected)
+
+
+def test_an_ambiguous_archive_is_refused(tmp_path):
+    """Members listed twice, or a local header naming another file: readers could disagree on
+    the content, so libtsrt refuses them (libtorch's reader takes either)."""
+    torch.manual_seed(0)
+    path = zoo.save(zoo.SmallNet(), tmp_path / "small.pt")
+    entries = fuzz.read_entries(path.read_bytes())
+    twice = tmp_path / "twice.pt"
+    twice.write_bytes(fuzz.write_zip([*entries, dict(entries[-1])]))
+    with pytest.raises(pyfront.ModelLoadError, match="appears twice"):
+        pyfront.Model(twice)
+    renamed = [dict(e) for e in entries]
+    renamed[1]["local_name"] = renamed[1]["name"][:-1] + b"X"
+    other = tmp_path / "other.pt"
+    other.write_bytes(fuzz.write_zip(renamed))
+    with pytest.raises(pyfront.ModelLoadError, match="names another file"):
+        pyfront.Model(other)

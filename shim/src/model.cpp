@@ -18,6 +18,7 @@
 
 #include "aoti_package.hpp"
 #include "internal.hpp"
+#include "zip_archive.hpp"
 
 using tsrt::fail;
 using tsrt::guarded;
@@ -246,6 +247,18 @@ class MappedFile {
 };
 
 // Loads an AOTInductor package, naming `what` in failures of the archive and the package.
+// Checks a TorchScript file's zip archive before libtorch reads it (zip_archive.cpp says
+// what). Bytes without a zip end record are left to libtorch and reject_other_formats, whose
+// messages say what such a file is.
+void check_torchscript_archive(const std::string &what, const unsigned char *data, size_t size) {
+    if (!tsrt::has_zip_directory(data, size)) return;
+    try {
+        tsrt::read_zip_members(data, size, tsrt::ArchiveKind::TorchScript);
+    } catch (const tsrt::Error &e) {
+        fail(e.status, "cannot load " + what + ": " + e.message);
+    }
+}
+
 tsrt_model *load_package_step(const std::string &what, const unsigned char *data, size_t size,
                               c10::Device device, const tsrt_options *options) {
     try {
@@ -297,6 +310,7 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
                 *out = load_package_step(what, file.data(), file.size(), device, options);
                 return;
             }
+            if (file.data()) check_torchscript_archive(what, file.data(), file.size());
         }
         *out = load_step(what, [&] {
             auto reader = open_archive(
@@ -323,6 +337,7 @@ int tsrt_model_load_buffer(const void *data, size_t size, const tsrt_options *op
             *out = load_package_step("the buffer", bytes_in, size, device, options);
             return;
         }
+        check_torchscript_archive("the buffer", bytes_in, size);
         auto bytes = std::make_shared<BorrowedBytes>(data, size);
         struct DetachOnExit {
             BorrowedBytes &bytes;

@@ -1,4 +1,4 @@
-// Checked reading of zip archives (AOTInductor packages): see zip_archive.cpp.
+// Checked reading of zip archives (AOTInductor packages, TorchScript files): see zip_archive.cpp.
 #pragma once
 
 #include <cstddef>
@@ -17,9 +17,15 @@ struct ZipMember {
     uint64_t size;
 };
 
-// The members of the zip archive in `data`, every check passed (names, bounds, CRC-32, stored
-// members only); fails with TSRT_ERR_BAD_MODEL naming the member and the problem.
-std::vector<ZipMember> read_zip_members(const unsigned char *data, size_t size);
+// Which rules an archive is read with (zip_archive.cpp): an AOTInductor package's, all of them;
+// a TorchScript file's, those that keep its content unambiguous and intact.
+enum class ArchiveKind { AotiPackage, TorchScript };
+
+// The stored members of the zip archive in `data`, every check of `kind` passed (names, bounds,
+// duplicates, CRC-32, stored members only for packages); fails with TSRT_ERR_BAD_MODEL naming
+// the member and the problem.
+std::vector<ZipMember> read_zip_members(const unsigned char *data, size_t size,
+                                        ArchiveKind kind = ArchiveKind::AotiPackage);
 
 // Whether `data` ends with a zip end-of-central-directory record.
 bool has_zip_directory(const unsigned char *data, size_t size);
