@@ -278,44 +278,77 @@ def test_wrong_arity_is_a_clean_error(zoo_models, data):
 
 # ---------------------------------------------------------------- the fast path
 
-SPATIAL = 10
+BATCHES = st.one_of(st.integers(0, 9), st.sampled_from([16, 31]))  # 0..9, and a few larger
 BF16_TOLERANCE = 0.03  # tsrt.h: relative to the largest |fp32 value| of each sample
 FP32_TOLERANCE = 1e-4  # README, Performance: relative to the largest |logit|
 
 SPECIAL = [np.nan, np.inf, -np.inf, 1e-40, -1e-40, np.float32(1.4e-45), 0.0, -0.0, 3e38]
 
+# The small models, and torchvision's, which cost more: each new input shape compiles fused
+# kernels (MobileNetV3-Small about 3 s a shape, so it runs only in campaigns).
+SMALL = [name for name in zoo.FUSED_MODELS if name not in ("squeezenet", "mobilenet")]
+TORCHVISION = [
+    "squeezenet",
+    pytest.param(
+        "mobilenet", marks=pytest.mark.skipif(not EXAMPLES, reason="campaigns only (slow)")
+    ),
+]
+
+
+class FusedModels:
+    """Each model of zoo.FUSED_MODELS frozen and exported as the tests do, loaded on first use
+    by the default path, with fusion off, and with precision="bf16"; and torch.jit.load's
+    reference on the same file."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.loaded = {}
+
+    def __getitem__(self, name):
+        if name not in self.loaded:
+            build, chw = zoo.FUSED_MODELS[name]
+            path = zoo.save_frozen(build(), self.folder / f"{name}.pt", (1, *chw))
+            default = pyfront.Model(path)
+            pyfront.set_fusion(False)
+            try:
+                unfused = pyfront.Model(path)
+            finally:
+                pyfront.set_fusion(True)
+            # The default path must really run fused: a test that only ever met the
+            # reference would prove nothing about the fused kernels.
+            assert default.fused and not unfused.fused, name
+            bf16 = pyfront.Model(path, precision="bf16")
+            models = {"default": default, "unfused": unfused, "bf16": bf16}
+            self.loaded[name] = models, torch.jit.load(str(path)), chw
+        return self.loaded[name]
+
 
 @pytest.fixture(scope="module")
-def conv_models(tmp_path_factory):
-    """A small conv + ReLU model frozen and exported as the tests do, loaded by the default
-    path, with fusion off, and with precision="bf16"; and torch.jit.load's reference."""
-    path = zoo.save_frozen(
-        zoo.ConvReLU(), tmp_path_factory.mktemp("conv") / "conv.pt", (1, 3, SPATIAL, SPATIAL)
-    )
-    default = pyfront.Model(path)
-    pyfront.set_fusion(False)
-    try:
-        unfused = pyfront.Model(path)
-    finally:
-        pyfront.set_fusion(True)
-    assert default.fused and not unfused.fused
-    bf16 = pyfront.Model(path, precision="bf16")
-    return {"default": default, "unfused": unfused, "bf16": bf16}, torch.jit.load(str(path))
+def fused_models(tmp_path_factory):
+    return FusedModels(tmp_path_factory.mktemp("fused"))
 
 
 @st.composite
-def conv_inputs(draw):
-    """(batch, stated): batches of 0 to 9 images, either uniform random values in [0, 1) like
-    the warm-up inputs tsrt.h states bf16's tolerance for (`stated`), or any values in [-4, 4];
-    then, in some, a few NaN, infinities, denormals, signed zeros or near-overflow values at
-    random places (no longer `stated`)."""
-    batch = draw(st.integers(0, 9))
-    shape = (batch, 3, SPATIAL, SPATIAL)
-    stated = draw(st.booleans())
-    if stated:
-        x = np.random.default_rng(draw(st.integers(0, 2**32))).random(shape, dtype=np.float32)
+def image_batches(draw, chw):
+    """(batch, stated): batches of 0 to 9 images (or 16 or 31), either uniform random values in
+    [0, 1) like the warm-up inputs tsrt.h states bf16's tolerance for (`stated`), or other
+    values: uniform in [-4, 4], one constant, or normal at a scale from denormal (1e-45) to
+    1e9 (the largest the fused path takes); then, in some, a few NaN, infinities, denormals,
+    signed zeros or near-overflow values at random places (no longer `stated`)."""
+    shape = (draw(BATCHES, label="batch"), *chw)
+    kind = draw(st.sampled_from(["uniform", "signed", "constant", "scaled"]), label="values")
+    stated = kind == "uniform"
+    if kind == "constant":
+        x = np.full(shape, draw(st.floats(-4, 4, width=32)), np.float32)
     else:
-        x = draw(hnp.arrays(np.float32, shape, elements=st.floats(-4, 4, width=32)))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32), label="seed"))
+        if kind == "uniform":
+            x = rng.random(shape, dtype=np.float32)
+        elif kind == "signed":
+            x = rng.uniform(-4, 4, shape).astype(np.float32)
+        else:
+            scale = 10.0 ** draw(st.integers(-45, 9), label="log10 scale")
+            x = (rng.standard_normal(shape) * scale).astype(np.float32)
     if x.size:
         for _ in range(draw(st.integers(0, 3))):
             index = tuple(draw(st.integers(0, d - 1)) for d in x.shape)
@@ -342,25 +375,51 @@ def assert_close_per_sample(ours, ref, tolerance):
         assert error <= tolerance * scale, f"off by {error} with the largest |value| {scale}"
 
 
-@examples(100)
-@given(case=conv_inputs())
-def test_the_fast_path_gives_torchs_answers(conv_models, case):
+def _results(value) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def check_fast_path(models, ref_module, x, stated):
     """fp32 paths: within 1e-4 of the largest |value| of each sample. bf16: within the 0.03
     tsrt.h states where it states it (random inputs in [0, 1), as the warm-up's); elsewhere
     bf16's 8 significant bits promise no bound (a constant image's small, cancelling result is
     off by 5%), so only NaN and infinities are compared (a result holding them must be the
     reference's)."""
-    x, stated = case
-    models, ref_module = conv_models
     with torch.inference_mode():
-        ref = ref_module(torch.from_numpy(x.copy())).numpy()
+        ref = [t.numpy() for t in _results(ref_module(torch.from_numpy(x.copy())))]
     for label, model in models.items():
         if model.precision != "bf16":
             tolerance = FP32_TOLERANCE
         else:
             tolerance = BF16_TOLERANCE if stated else math.inf
-        for _ in range(2):  # the call that meets a shape, then the specialised one
-            try:
-                assert_close_per_sample(model.forward(x), ref, tolerance)
-            except AssertionError as failure:
-                raise AssertionError(f"{label} path: {failure}") from None
+        for call in ("first", "second"):  # the call that meets a shape, then the specialised one
+            ours = _results(model.forward(x))
+            assert len(ours) == len(ref), f"{label} path, {call} call: number of results"
+            for i, (a, b) in enumerate(zip(ours, ref)):
+                try:
+                    assert_close_per_sample(a, b, tolerance)
+                except AssertionError as failure:
+                    raise AssertionError(
+                        f"{label} path, {call} call, result {i}: {failure}"
+                    ) from None
+
+
+def _fast_path_case(fused_models, name, data):
+    models, ref_module, chw = fused_models[name]
+    x, stated = data.draw(image_batches(chw), label="images")
+    _note("stated inputs" if stated else "other inputs")
+    check_fast_path(models, ref_module, x, stated)
+
+
+@pytest.mark.parametrize("name", SMALL)
+@examples(15)
+@given(data=st.data())
+def test_the_fast_path_gives_torchs_answers(fused_models, name, data):
+    _fast_path_case(fused_models, name, data)
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+@examples(6)
+@given(data=st.data())
+def test_the_fast_path_gives_torchs_answers_on_torchvision_models(fused_models, name, data):
+    _fast_path_case(fused_models, name, data)
