@@ -114,6 +114,22 @@ def _note(text: str):
         event(text)
 
 
+def describe(model) -> tuple:
+    """Everything an IsolatedModel says about its model without a call."""
+    return (
+        model.method_names(),
+        [model.schema(name) for name in model.method_names()],
+        model.extra_files,
+        model.metadata,
+        model.parameter_count,
+        model.keeps_state,
+        model.frozen,
+        model.fused,
+        model.format,
+        repr(model),
+    )
+
+
 def check_worker(workers: Workers, step: dict, stage: str, argument: np.ndarray) -> None:
     """Loads an IsolatedModel whose worker takes `step` for the load ("load") or for the first
     call ("call"), and checks what comes after."""
@@ -127,6 +143,8 @@ def check_worker(workers: Workers, step: dict, stage: str, argument: np.ndarray)
         _note(f"load: {type(loaded[1]).__name__}")
         return
     model = loaded[1]
+    described = within_time(workers, lambda: describe(model))
+    assert_clean(described, "describing the model")
     if stage == "call":
         called = within_time(workers, lambda: model.forward(argument))
         assert_clean(called, "the call")
@@ -280,6 +298,17 @@ def test_each_hostile_reply_ends_in_a_pyfront_error_or_a_value(workers, case):
     stage, hostile = CASES[case]
     argument = LARGE if hostile["then"] == "deaf" else SMALL
     check_worker(workers, hostile, stage, argument)
+
+
+@pytest.mark.parametrize("after", [b"garbage", reply([2])], ids=["garbage", "a second reply"])
+def test_bytes_after_a_reply_stop_the_worker(workers, after):
+    """A worker that sends more than its reply is out of step with the caller: its next
+    reply would answer this call. Bytes that arrive with the reply stop it."""
+    workers.plan = [None, step(reply([1]) + after)]
+    model = pyfront.IsolatedModel("hostile.pt", timeout=TIMEOUT)
+    with pytest.raises(pyfront.ModelCrashedError, match="more bytes after the reply"):
+        model.forward(SMALL)
+    assert model.closed and workers.started[-1].poll() is not None
 
 
 def test_an_argument_that_cannot_be_sent_leaves_the_worker_running(workers):

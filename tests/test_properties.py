@@ -283,6 +283,7 @@ BF16_TOLERANCE = 0.03  # tsrt.h: relative to the largest |fp32 value| of each sa
 FP32_TOLERANCE = 1e-4  # README, Performance: relative to the largest |logit|
 
 SPECIAL = [np.nan, np.inf, -np.inf, 1e-40, -1e-40, np.float32(1.4e-45), 0.0, -0.0, 3e38]
+NON_FINITE = st.sampled_from([np.nan, np.inf, -np.inf])
 
 # The small models, and torchvision's, which cost more: each new input shape compiles fused
 # kernels (MobileNetV3-Small about 3 s a shape, so it runs only in campaigns).
@@ -352,7 +353,7 @@ def image_batches(draw, chw):
     if x.size and draw(st.booleans()):
         for _ in range(draw(st.integers(1, 3))):
             index = tuple(draw(st.integers(0, d - 1)) for d in x.shape)
-            x[index] = draw(st.sampled_from(SPECIAL))
+            x[index] = draw(NON_FINITE | st.sampled_from(SPECIAL))  # half NaN or infinities
             stated = False
     return x, stated
 
