@@ -409,6 +409,7 @@ def _fast_path_case(fused_models, name, data):
     models, ref_module, chw = fused_models[name]
     x, stated = data.draw(image_batches(chw), label="images")
     _note("stated inputs" if stated else "other inputs")
+    _note(f"batch {len(x)}")
     check_fast_path(models, ref_module, x, stated)
 
 
