@@ -70,8 +70,9 @@ class _Pipe:
         return bytes(data)
 
     def has_more(self) -> bool:
-        """Whether bytes have arrived beyond the reply just read."""
-        return bool(select.select([self._out], [], [], 0)[0])
+        """Whether bytes have arrived beyond the reply just read (consuming one of them). The
+        worker closing its end, as it does after the reply to a close, is not more bytes."""
+        return bool(select.select([self._out], [], [], 0)[0]) and os.read(self._out, 1) != b""
 
 
 def _reply(message: dict):
@@ -153,8 +154,10 @@ class IsolatedModel:
             isinstance(info, dict)
             and all(isinstance(info.get(key), kind) for key, kind in types.items())
             and all(isinstance(name, str) for name in info["methods"])
-            and all(isinstance(v, str) for v in info["schemas"].values())
-            and all(isinstance(v, bytes) for v in info["extra_files"].values())
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in info["schemas"].items())
+            and all(
+                isinstance(k, str) and isinstance(v, bytes) for k, v in info["extra_files"].items()
+            )
         ):
             self._kill("its worker process sent a malformed reply")
             raise ModelCrashedError(

@@ -163,6 +163,8 @@ def check_worker(workers: Workers, step: dict, stage: str, argument: np.ndarray)
         _note("then: usable")
         assert_clean(within_time(workers, model.close), "close")
         assert model.closed
+        closed_again = within_time(workers, lambda: model.forward(SMALL))
+        assert str(closed_again[1]) == "the model is closed", "close was taken for a failure"
         assert process.poll() is not None, "close left the worker process running"
 
 
@@ -331,6 +333,8 @@ def test_an_honest_worker_is_understood(workers):
         echoed = model.forward(SMALL, (1, "a"), {"k": b"v"})
         np.testing.assert_array_equal(echoed[0], SMALL)
         assert echoed[1:] == [(1, "a"), {"k": b"v"}]
+    with pytest.raises(pyfront.ModelClosedError, match="^the model is closed$"):  # no failure
+        model.forward(SMALL)
 
 
 # ---------------------------------------------------------------- random hostile replies
