@@ -10,6 +10,7 @@ model's state lives in the worker (it is lost if the worker dies).
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import subprocess
@@ -41,18 +42,21 @@ class _Pipe:
         os.set_blocking(self._in, False)
         self.deadline: float | None = None
 
-    def _wait(self, readable: list, writable: list) -> None:
+    def _wait(self, fd: int, event: int) -> None:
+        # poll, not select: select() refuses descriptors above 1023, which a process with
+        # many open files hands out.
         left = None if self.deadline is None else self.deadline - time.monotonic()
         if left is not None and left <= 0:
             raise _NoAnswer
-        ready = select.select(readable, writable, [], left)
-        if not ready[0] and not ready[1]:
+        poller = select.poll()
+        poller.register(fd, event)
+        if not poller.poll(None if left is None else math.ceil(left * 1000)):
             raise _NoAnswer
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            self._wait([], [self._in])
+            self._wait(self._in, select.POLLOUT)
             try:
                 view = view[os.write(self._in, view[: 1 << 20]) :]
             except BlockingIOError:
@@ -62,7 +66,7 @@ class _Pipe:
         """`size` bytes, or fewer if the worker closed its end (what _wire.receive expects)."""
         data = bytearray()
         while len(data) < size:
-            self._wait([self._out], [])
+            self._wait(self._out, select.POLLIN)
             chunk = os.read(self._out, min(size - len(data), 1 << 20))
             if not chunk:
                 break
@@ -72,7 +76,9 @@ class _Pipe:
     def has_more(self) -> bool:
         """Whether bytes have arrived beyond the reply just read (consuming one of them). The
         worker closing its end, as it does after the reply to a close, is not more bytes."""
-        return bool(select.select([self._out], [], [], 0)[0]) and os.read(self._out, 1) != b""
+        poller = select.poll()
+        poller.register(self._out, select.POLLIN)
+        return bool(poller.poll(0)) and os.read(self._out, 1) != b""
 
 
 def _reply(message: dict):

@@ -53,6 +53,7 @@ class Workers:
 
     def popen(self, command, **kwargs):
         assert command[1:] == ["-m", "pyfront._isolated_worker"], command
+        self.stop_all()  # the previous example's, so that a campaign does not run out of files
         plan = self.folder / f"plan{len(self.started)}.json"
         plan.write_text(json.dumps(self.plan))
         process = subprocess.Popen([sys.executable, str(HOSTILE_WORKER), str(plan)], **kwargs)
@@ -64,6 +65,9 @@ class Workers:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
         self.started.clear()
 
 
@@ -163,8 +167,9 @@ def check_worker(workers: Workers, step: dict, stage: str, argument: np.ndarray)
         _note("then: usable")
         assert_clean(within_time(workers, model.close), "close")
         assert model.closed
-        closed_again = within_time(workers, lambda: model.forward(SMALL))
-        assert str(closed_again[1]) == "the model is closed", "close was taken for a failure"
+        if again[0] == "value":  # a worker still serving: its close is no failure
+            closed_again = within_time(workers, lambda: model.forward(SMALL))
+            assert str(closed_again[1]) == "the model is closed", closed_again
         assert process.poll() is not None, "close left the worker process running"
 
 
@@ -323,6 +328,27 @@ def test_an_argument_that_cannot_be_sent_leaves_the_worker_running(workers):
         assert not model.closed
         np.testing.assert_array_equal(model.forward(SMALL)[0], SMALL)
     assert workers.started[-1].poll() is not None
+
+
+def test_a_process_with_many_open_files_can_use_it(workers):
+    """The worker's pipes get descriptors above 1023 in a process with many open files, which
+    select() refuses (ValueError); the pipes are polled instead."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        if hard != resource.RLIM_INFINITY and hard < 1200:
+            pytest.skip(f"at most {hard} open files here")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        workers.plan = []
+        with pyfront.IsolatedModel("hostile.pt", timeout=TIMEOUT) as model:
+            np.testing.assert_array_equal(model.forward(SMALL)[0], SMALL)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_an_honest_worker_is_understood(workers):
