@@ -318,6 +318,18 @@ def test_bytes_after_a_reply_stop_the_worker(workers, after):
     assert model.closed and workers.started[-1].poll() is not None
 
 
+@pytest.mark.parametrize("name", ["SystemExit", "KeyboardInterrupt", "ValueError", "object"])
+def test_an_error_of_a_foreign_class_is_a_pyfront_error_and_the_model_stays(workers, name):
+    """A well-formed error reply naming a class that is not pyfront's raises PyfrontError
+    itself, never that class; the worker is in step, so the next call gets its answer."""
+    workers.plan = [None, step(frame(header(kind="error", type=name, message="m")))]
+    with pyfront.IsolatedModel("hostile.pt", timeout=TIMEOUT) as model:
+        with pytest.raises(pyfront.PyfrontError, match="^m$") as caught:
+            model.forward(SMALL)
+        assert type(caught.value) is pyfront.PyfrontError and not model.closed
+        np.testing.assert_array_equal(model.forward(SMALL)[0], SMALL)
+
+
 def test_an_argument_that_cannot_be_sent_leaves_the_worker_running(workers):
     """A value the format has no encoding for is the caller's mistake, found before anything
     is written: InvalidArgumentError, and the worker goes on serving."""
