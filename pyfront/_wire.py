@@ -10,6 +10,7 @@ sends is decoded as plain data and checked (dtype whitelist, sizes) before it be
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -65,7 +66,7 @@ def _decode(node, buffers: list):
             ):
                 raise WireError("malformed array")
             data = buffers[index]
-            if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
+            if math.prod(shape) * dtype.itemsize != len(data):  # Python ints: no overflow
                 raise WireError("array size does not match its buffer")
             return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
         if "__bytes__" in node:
@@ -83,14 +84,19 @@ def _decode(node, buffers: list):
     raise WireError("unknown value")
 
 
-def send(stream, message: dict) -> None:
-    """Writes {"kind": ..., ...} with its values encoded."""
+def pack(message: dict) -> bytes:
+    """{"kind": ..., ...} with its values encoded; WireError for a value that cannot be sent."""
     buffers: list = []
     header = json.dumps(_encode(message, buffers)).encode()
     parts = [_LENGTH.pack(len(buffers)), _LENGTH.pack(len(header)), header]
     for buffer in buffers:
         parts += [_LENGTH.pack(len(buffer)), buffer]
-    stream.write(b"".join(parts))
+    return b"".join(parts)
+
+
+def send(stream, message: dict) -> None:
+    """Writes {"kind": ..., ...} with its values encoded."""
+    stream.write(pack(message))
     stream.flush()
 
 
@@ -114,7 +120,7 @@ def receive(stream) -> dict:
     ]
     try:
         message = _decode(json.loads(header), buffers)
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, RecursionError) as error:  # deep nesting: recursion
         raise WireError(f"malformed message: {error}") from None
     if not isinstance(message, dict) or "kind" not in message:
         raise WireError("a message is a dict with a kind")

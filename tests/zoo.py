@@ -295,3 +295,181 @@ class CancelsWithWeights(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.a - x * self.b
+
+
+# ---------------------------------------------------------------- models the fast path fuses
+#
+# Frozen, each is a graph oneDNN Graph fuses in its own way. Every one takes N x 3 x H x W
+# images and is built with fixed random weights (and non-trivial batch-norm statistics, which
+# freezing folds into the convolutions), so that its file is the same in every run.
+
+
+def _seeded(module: torch.nn.Module) -> torch.nn.Module:
+    """Gives batch norms running statistics and affine parameters away from 0 and 1, so that
+    folding them into the convolutions changes the weights."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                n = layer.num_features
+                layer.running_mean.copy_(torch.randn(n, generator=generator) * 0.2)
+                layer.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                layer.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                layer.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+    return module
+
+
+class ConvBNReLU(torch.nn.Module):
+    """Convolution, batch norm and ReLU, twice: freezing folds each batch norm into its
+    convolution, and the fused path runs convolution + ReLU as one kernel."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 6, 3, stride=2)
+        self.bn2 = torch.nn.BatchNorm2d(6)
+        _seeded(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(x)))
+
+
+class ResidualBlock(torch.nn.Module):
+    """ResNet's basic block after a stem: convolution + add + ReLU, which the fused path runs
+    as one kernel (the addition as a post-op of the second convolution)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv1 = torch.nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(8)
+        _seeded(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem(x))
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + x)
+
+
+class Pools(torch.nn.Module):
+    """Max pooling after a ReLU and average pooling (padded) before one, on an odd spatial size
+    (the windows do not tile it), with the two branches' results flattened and returned as a
+    tuple: pooling is where oneDNN drops NaN. (Pooling without an explicit stride, e.g.
+    max_pool2d(x, 2), is not fused: oneDNN Graph refuses its empty stride list, and the
+    library keeps the unfused model.)"""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 6, 3)
+        self.conv2 = torch.nn.Conv2d(3, 6, 3)
+        self.conv3 = torch.nn.Conv2d(6, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        a = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 3, 2, ceil_mode=True)
+        b = torch.relu(torch.nn.functional.avg_pool2d(self.conv2(x), 3, 2, 1))
+        return self.conv3(a).flatten(1), self.conv3(b).flatten(1)
+
+
+class LinearActivations(torch.nn.Module):
+    """Linear layers with GELU, sigmoid, tanh and hardswish (each a post-op the fused path can
+    attach to its matmul), concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.pool = torch.nn.AdaptiveAvgPool2d(3)
+        self.gelu = torch.nn.Linear(27, 16)
+        self.sigmoid = torch.nn.Linear(27, 16)
+        self.tanh = torch.nn.Linear(27, 16)
+        self.hardswish = torch.nn.Linear(27, 16)
+        self.out = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x).flatten(1)
+        h = torch.cat(
+            [
+                torch.nn.functional.gelu(self.gelu(x)),
+                torch.sigmoid(self.sigmoid(x)),
+                torch.tanh(self.tanh(x)),
+                torch.nn.functional.hardswish(self.hardswish(x)),
+            ],
+            dim=1,
+        )
+        return self.out(h)
+
+
+class Concat(torch.nn.Module):
+    """Two convolution + ReLU branches concatenated along the channels, then a convolution:
+    an inception-like join the fused path must keep in its layout."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.Conv2d(3, 4, 1)
+        self.b = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.c = torch.nn.Conv2d(10, 5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], dim=1)
+        return self.c(y)
+
+
+class Depthwise(torch.nn.Module):
+    """MobileNet's separable convolution: depthwise (groups = channels) + batch norm + ReLU6,
+    then pointwise + batch norm + hardswish."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.expand = torch.nn.Conv2d(3, 12, 1, bias=False)
+        self.depthwise = torch.nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(12)
+        self.pointwise = torch.nn.Conv2d(12, 8, 1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(8)
+        _seeded(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.depthwise(self.expand(x))
+        x = torch.nn.functional.relu6(self.bn1(x))
+        return torch.nn.functional.hardswish(self.bn2(self.pointwise(x)))
+
+
+def squeezenet() -> torch.nn.Module:
+    """torchvision's SqueezeNet 1.1 with random weights and 10 classes: fire modules
+    (concatenated 1x1 and 3x3 expansions), ceil-mode max pooling, dropout (off in eval) and an
+    adaptive average pool; about 7 MFLOP an image at 32 x 32."""
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.squeezenet1_1(weights=None, num_classes=10)
+
+
+def mobilenet() -> torch.nn.Module:
+    """torchvision's MobileNetV3-Small with random weights and 10 classes: depthwise
+    convolutions, hardswish, and squeeze-and-excitation (average pool, hardsigmoid and a
+    multiplication)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    return _seeded(torchvision.models.mobilenet_v3_small(weights=None, num_classes=10))
+
+
+# name: (builder, C x H x W of the warm-up input stored in the file)
+FUSED_MODELS = {
+    "ConvReLU": (ConvReLU, (3, 10, 10)),
+    "ConvBNReLU": (ConvBNReLU, (3, 10, 10)),
+    "ResidualBlock": (ResidualBlock, (3, 8, 8)),
+    "Pools": (Pools, (3, 11, 11)),
+    "LinearActivations": (LinearActivations, (3, 9, 9)),
+    "Concat": (Concat, (3, 9, 9)),
+    "Depthwise": (Depthwise, (3, 10, 10)),
+    "squeezenet": (squeezenet, (3, 32, 32)),
+    "mobilenet": (mobilenet, (3, 32, 32)),
+}
