@@ -234,6 +234,8 @@ def _info(args) -> int:
         "labels": len(meta.get("labels") or []),
         "cpu_native_bf16": pyfront.cpu_has_native_bf16(),
     }
+    if model.format == "pt2":  # fixed when the package was compiled
+        info["compiled_precision"] = model.precision
     if args.precision:  # load it as classify would, to see what it runs with
         try:
             loaded = pyfront.Model(args.model, precision=args.precision)
@@ -254,7 +256,8 @@ def _info(args) -> int:
     print(
         "format      "
         + (
-            "AOTInductor package (.pt2): compiled native code, runs inside the process"
+            f"AOTInductor package (.pt2) compiled in {info['compiled_precision']}: compiled "
+            "native code, runs inside the process"
             if info["format"] == "pt2"
             else "TorchScript"
         )

@@ -220,6 +220,7 @@ def test_info_command_names_the_format(models):
         "forward": "forward(Tensor arg0) -> Tensor"
     }
     assert info["labels"] == CLASSES
+    assert info["compiled_precision"] == "fp32"
 
 
 def test_export_command_writes_a_package_with_the_metadata(tmp_path, monkeypatch, capsys):
@@ -442,6 +443,10 @@ def test_a_bf16_package_says_so_and_gives_pytorchs_answers(bf16_package):
             assert np.abs(got - float32.numpy()).max() > 1e-4 * np.abs(float32.numpy()).max()
     with pyfront.Model(bf16_package, precision="bf16") as model:
         assert model.precision == "bf16" and model.precision_note == ""
+    command = [sys.executable, "-m", "pyfront", "info", str(bf16_package)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "AOTInductor package (.pt2) compiled in bf16" in result.stdout
 
 
 def test_a_bf16_package_that_disagrees_with_its_float32_results_is_refused(bf16_package, tmp_path):
