@@ -35,7 +35,7 @@ HOSTILE_WORKER = Path(__file__).with_name("hostile_worker.py")
 sys.path.insert(0, str(HOSTILE_WORKER.parent))
 import hostile_worker  # noqa: E402
 
-TIMEOUT = 1.0  # the IsolatedModel's: a load or call the worker does not finish is stopped then
+TIMEOUT = 2.0  # the IsolatedModel's: a load or call the worker does not finish is stopped then
 GRACE = 15.0  # beyond TIMEOUT, a load or call still running counts as a hang
 EXAMPLES = int(os.environ.get("PYFRONT_PROPERTY_EXAMPLES", "0"))
 
