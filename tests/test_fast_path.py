@@ -82,13 +82,9 @@ def test_explicit_warmup_shapes(plain_path, images):
 def test_a_model_the_fuser_breaks_stays_unfused_and_correct(tmp_path, images):
     """libtorch's fuser throws on this small conv + batch-norm + mean + constant model; the
     load-time check notices and keeps it unfused."""
-    import sys
-    from pathlib import Path
+    import fuzz_seeds  # scripts/ (conftest puts it on the path)
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    import fuzz
-
-    path = fuzz.make_seed_model(tmp_path / "seed.pt")
+    path = fuzz_seeds.write_seed("small", tmp_path)
     model = pyfront.Model(path, warmup=[(2, 3, 16, 16)])
     assert model.frozen and not model.fused
     x = images(2, 3, 16, 16)
