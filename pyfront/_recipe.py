@@ -358,9 +358,11 @@ def _sha256_of_file(path: str, signature: tuple) -> str:
 
 
 def _when(mtime_ns: Optional[int]) -> str:
+    if mtime_ns is None:
+        return "at an unknown time"
     try:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
-    except (TypeError, ValueError, OverflowError, OSError):  # None, or no representable date
+    except (ValueError, OverflowError, OSError):  # no date a time_t can hold
         return "at an unknown time"
 
 
