@@ -335,11 +335,12 @@ def _export_pt2(
         except Exception as error:  # noqa: BLE001 - torch.export and Inductor raise many kinds
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise ExportError(f"cannot export {name} as a .pt2 package: {first}") from None
-        compiled = export_pt2.load_package(partial)
-        if precision == "bf16":
-            bf16_check(eager, compiled, input_shape, seed)
-        else:
-            sanity_check(eager, compiled, input_shape, seed, "compiled")
+        for model in ("model", export_pt2.BATCH1_MODEL):  # each compiled model of the package
+            compiled = export_pt2.load_package(partial, model)
+            if precision == "bf16":
+                bf16_check(eager, compiled, input_shape, seed)
+            else:
+                sanity_check(eager, compiled, input_shape, seed, "compiled")
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)

@@ -262,6 +262,13 @@ MUTANTS = [
         f"{RELIABILITY}::test_a_weight_damaged_on_disk_is_refused_not_computed_with",
     ),
     _cpp(
+        "pt2-batch1-model-unused",
+        "aoti_package.cpp",
+        "    bool batch1 = package.batch1 && inputs.size()",
+        "    bool batch1 = false && package.batch1 && inputs.size()",
+        "tests/test_pt2.py::test_outputs_equal_pytorchs_package_loader",
+    ),
+    _cpp(
         "negative-size-unchecked",
         "tensor.cpp",
         "        if (sizes[i] < 0)\n",

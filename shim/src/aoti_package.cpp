@@ -46,6 +46,10 @@ uint32_t read32_le(const unsigned char *p) {
            (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 const char *const kModelFolder = "data/aotinductor/model/";
+// pyfront export's second model of a package, compiled for batch 1 alone (export_pt2.py); the
+// input shapes it was compiled for are recorded in the metadata under kBatch1Shapes.
+const char *const kBatch1Model = "model_batch1";
+const char *const kBatch1Shapes = "tsrt/batch1_shapes";
 
 // A folder only this user can enter, made by mkdtemp, removed with everything in it when the
 // object goes. Files are created inside it with O_EXCL | O_NOFOLLOW.
@@ -305,6 +309,7 @@ void check_compile_flags(const std::string &source) {
 struct Layout {
     std::string prefix;
     std::string metadata_member;
+    bool has_batch1_model = false;
 };
 
 Layout find_layout(const std::vector<ZipMember> &members) {
@@ -318,6 +323,7 @@ Layout find_layout(const std::vector<ZipMember> &members) {
         std::string rest = member.name.substr(at + std::strlen(kMarker));
         std::string model = rest.substr(0, rest.find('/'));
         if (std::find(models.begin(), models.end(), model) == models.end()) models.push_back(model);
+        if (model == kBatch1Model) layout.has_batch1_model = true;
         if (member.name.compare(at, std::strlen(kModelFolder), kModelFolder) != 0) continue;
         found_model = true;
         layout.prefix = prefix;
@@ -421,6 +427,31 @@ RecordedPrecision read_precision(const std::map<std::string, std::string> &metad
     return recorded;
 }
 
+// The input shapes of the package's batch-1 model, as pyfront export records them: a JSON list
+// of shapes, each a list of sizes. Empty when not recorded (the model is then not used).
+std::vector<std::vector<int64_t>> read_batch1_shapes(
+    const std::map<std::string, std::string> &metadata) {
+    std::vector<std::vector<int64_t>> shapes;
+    auto recorded = metadata.find(kBatch1Shapes);
+    if (recorded == metadata.end()) return shapes;
+    const std::string bad = std::string("the .pt2 package's ") + kBatch1Shapes +
+                            " is not a list of input shapes; export the package again";
+    Json document = parse_json(recorded->second, kBatch1Shapes);
+    if (document.kind != Json::Array || document.items.empty() || document.items.size() > 64)
+        fail(TSRT_ERR_BAD_MODEL, bad);
+    for (const Json &shape : document.items) {
+        if (shape.kind != Json::Array || shape.items.size() > 16) fail(TSRT_ERR_BAD_MODEL, bad);
+        shapes.emplace_back();
+        for (const Json &size : shape.items) {
+            if (size.kind != Json::Number || size.number < 0 || size.number > 1e12 ||
+                size.number != static_cast<double>(static_cast<int64_t>(size.number)))
+                fail(TSRT_ERR_BAD_MODEL, bad);
+            shapes.back().push_back(static_cast<int64_t>(size.number));
+        }
+    }
+    return shapes;
+}
+
 // Runs a bfloat16 package on the check input and compares its first result with the float32
 // results recorded at export, as a bfloat16 TorchScript model is compared with float32 at
 // load; the CPU running it may not be the one it was compiled and checked on.
@@ -463,11 +494,16 @@ void verify_bf16(torch::inductor::AOTIModelPackageLoader &loader,
 struct Pt2Package {
     std::unique_ptr<PrivateDir> folder;
     std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+    // The same program compiled for batch 1 alone, run for inputs of exactly batch1_shapes
+    // (null when the package has no such model).
+    std::unique_ptr<torch::inductor::AOTIModelPackageLoader> batch1;
+    std::vector<std::vector<int64_t>> batch1_shapes;
     Spec inputs;              // the positional arguments' tuple
     Spec outputs;             // the result
     std::string unsupported;  // why calls cannot run, when the spec has what they cannot take
 
     ~Pt2Package() {
+        batch1.reset();
         loader.reset();  // unloads the package's library before its file goes
         folder.reset();
     }
@@ -521,17 +557,28 @@ tsrt_model *load_aoti_package(const unsigned char *data, size_t size, c10::Devic
     for (const ZipMember &member : members)
         package->folder->write(member.name, data + member.offset, member.size);
     enable_input_checks();
-    try {
-        package->loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-            package->folder->path() + "/" + layout.prefix, "model");
-    } catch (const c10::Error &e) {
-        fail(TSRT_ERR_BAD_MODEL,
-             std::string("PyTorch's package loader refused it: ") + e.what_without_backtrace());
-    } catch (const std::exception &e) {
-        fail(TSRT_ERR_BAD_MODEL, std::string("PyTorch's package loader refused it: ") + e.what());
+    auto load = [&](const char *name) {
+        try {
+            return std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+                package->folder->path() + "/" + layout.prefix, name);
+        } catch (const c10::Error &e) {
+            fail(TSRT_ERR_BAD_MODEL,
+                 std::string("PyTorch's package loader refused it: ") + e.what_without_backtrace());
+        } catch (const std::exception &e) {
+            fail(TSRT_ERR_BAD_MODEL,
+                 std::string("PyTorch's package loader refused it: ") + e.what());
+        }
+    };
+    package->loader = load("model");
+    if (layout.has_batch1_model) {
+        package->batch1_shapes = read_batch1_shapes(metadata);
+        if (!package->batch1_shapes.empty()) package->batch1 = load(kBatch1Model);
     }
     RecordedPrecision recorded = read_precision(metadata);
-    if (recorded.bf16) verify_bf16(*package->loader, recorded);
+    if (recorded.bf16) {
+        verify_bf16(*package->loader, recorded);
+        if (package->batch1) verify_bf16(*package->batch1, recorded);
+    }
     std::vector<std::string> call_spec = package->loader->get_call_spec();
     if (call_spec.size() != 2)
         fail(TSRT_ERR_BAD_MODEL, "the .pt2 package's call spec has " +
@@ -558,7 +605,7 @@ tsrt_model *load_aoti_package(const unsigned char *data, size_t size, c10::Devic
     model->frozen = true;        // weights are constants of the compiled code
     model->debug_info = options && options->debug_info;
     for (const auto &[name, value] : metadata)
-        if (name.rfind("AOTI_", 0) != 0) model->extra_files[name] = value;
+        if (name.rfind("AOTI_", 0) != 0 && name != kBatch1Shapes) model->extra_files[name] = value;
     for (const auto &entry : model->extra_files) model->extra_file_names.push_back(&entry.first);
     std::string arguments;
     for (size_t i = 0; i < package->inputs.children.size(); ++i)
@@ -656,9 +703,13 @@ c10::IValue run_aoti_package(tsrt_model &model, const char *name,
     std::vector<at::Tensor> inputs;
     for (size_t i = 0; i < args.size(); ++i)
         flatten(args[i], package.inputs.children[i], "argument " + std::to_string(i), inputs);
+    // The batch-1 model for inputs of exactly the shapes it was compiled for.
+    bool batch1 = package.batch1 && inputs.size() == package.batch1_shapes.size();
+    for (size_t i = 0; batch1 && i < inputs.size(); ++i)
+        batch1 = inputs[i].sizes() == c10::IntArrayRef(package.batch1_shapes[i]);
     std::vector<at::Tensor> outputs;
     try {
-        outputs = package.loader->run(inputs);
+        outputs = (batch1 ? package.batch1 : package.loader)->run(inputs);
     } catch (const c10::OutOfMemoryError &) {
         throw;
     } catch (const c10::Error &e) {
