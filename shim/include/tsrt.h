@@ -310,6 +310,13 @@ typedef struct tsrt_model tsrt_model;
  * note says so when another was asked for). Calls run one at a time per model (AOTInductor's
  * runner is not reentrant; libtsrt loads one).
  *
+ * A package may hold a second model of the same program compiled for batch 1 alone, as
+ * `pyfront export --format pt2` writes them ("model_batch1", its input shapes recorded as
+ * "tsrt/batch1_shapes", a JSON list of shapes, which is not an extra file): forward runs it
+ * for inputs of exactly those shapes and the model "model" for any other (code compiled for
+ * a dynamic batch size is slower on one image). Its results may differ from the dynamic
+ * model's in the last bits.
+ *
  * A package compiled in bfloat16 by `pyfront export --format pt2 --precision bf16` records
  * so (metadata "tsrt/precision" = "bf16") with the float32 model's results on a check input
  * ("tsrt/precision_check"); the load runs the package on that input and fails with
