@@ -221,7 +221,20 @@ class IsolatedModel:
         self._closed = True
         self._stopped = why
         self._process.kill()
-        return self._process.wait()
+        code = self._process.wait()
+        self._release_pipes()
+        return code
+
+    def _release_pipes(self) -> None:
+        """Closes this side of a stopped worker's pipes now, not when this object is collected
+        (a program that keeps stopped models would run out of descriptors). Called once the
+        model is closed, so no request uses the pipe after."""
+        for stream in (self._process.stdin, self._process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:  # a write still buffered to a worker that is gone
+                    pass
 
     # -- Model's API -------------------------------------------------------------------------
 
@@ -303,6 +316,7 @@ class IsolatedModel:
                 except subprocess.TimeoutExpired:
                     self._process.kill()
                     self._process.wait()
+            self._release_pipes()
 
     @property
     def closed(self) -> bool:

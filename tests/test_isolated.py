@@ -3,6 +3,8 @@ caller survives."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,7 @@ def test_same_answers_as_model(resnet18_path, images):
         assert isolated.metadata["model"] == "resnet18"
         assert isolated.fused == model.fused and isolated.frozen == model.frozen
     assert isolated.closed
+    assert isolated._process.stdin.closed and isolated._process.stdout.closed
     with pytest.raises(pyfront.ModelClosedError):
         isolated.forward(x)
 
@@ -46,8 +49,12 @@ def test_values_state_and_errors_cross_the_process_boundary(tmp_path):
         for step in (1, 2, 3):
             count, _ = isolated.forward(step, np.ones(3, np.float32))
         assert count == 6
-    with pytest.raises(pyfront.ModelNotFoundError):
+    open_files = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(pyfront.ModelNotFoundError) as caught:
         pyfront.IsolatedModel(tmp_path / "missing.pt", timeout=120)
+    # The stopped worker's pipes are closed at once, not when the object is collected (the
+    # traceback `caught` holds keeps it alive here).
+    assert len(os.listdir("/proc/self/fd")) == open_files, caught
 
 
 def test_a_crash_in_the_worker_is_contained():
@@ -63,6 +70,7 @@ def test_a_model_that_never_returns_is_stopped(tmp_path):
     with pytest.raises(pyfront.ModelCrashedError, match="did not answer"):
         isolated.forward(np.zeros(3, np.float32))
     assert isolated.closed
+    assert isolated._process.stdin.closed and isolated._process.stdout.closed  # fds released
     with pytest.raises(pyfront.ModelClosedError) as caught:  # later calls say why
         isolated.forward(np.zeros(3, np.float32))
     assert str(caught.value) == (
