@@ -520,3 +520,44 @@ def test_an_ambiguous_archive_is_refused(tmp_path):
     other.write_bytes(fuzz.write_zip(renamed))
     with pytest.raises(pyfront.ModelLoadError, match="names another file"):
         pyfront.Model(other)
+
+
+REWRITTEN_WHILE_LOADING = textwrap.dedent(
+    """
+    import shutil, sys, threading, time
+    import pyfront
+    source, target, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    shutil.copyfile(source, target)
+    done = threading.Event()
+    def rewrite():
+        while not done.is_set():
+            shutil.copyfile(source, target)  # truncates in place, then writes
+    threading.Thread(target=rewrite, daemon=True).start()
+    loads = refused = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            pyfront.Model(target, warmup=[]).close()
+            loads += 1
+        except pyfront.PyfrontError:
+            refused += 1
+    done.set()
+    print(loads, refused)
+    """
+)
+
+
+def test_a_file_rewritten_while_it_loads_is_refused_not_a_crash(resnet18_path, tmp_path):
+    """`cp` over a model file truncates it, then writes it: a load meeting it half-written
+    must fail cleanly. libtsrt once mapped the file to check its archive, and reading a
+    mapping past the file's new end is SIGBUS (this crashed within 4 s, three times of
+    three); it now reads the file. Loads run in a child process, so a crash fails the test."""
+    result = subprocess.run(
+        [sys.executable, "-c", REWRITTEN_WHILE_LOADING, resnet18_path, tmp_path / "model.pt", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
+    loads, refused = map(int, result.stdout.split())
+    assert loads + refused > 10, result.stdout

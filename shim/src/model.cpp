@@ -4,7 +4,6 @@
 #include <torch/csrc/api/include/torch/cuda.h>
 #include <torch/csrc/jit/serialization/import.h>
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "aoti_package.hpp"
@@ -214,35 +214,41 @@ void check_model_path(const char *path, const tsrt_options *options) {
         fail(TSRT_ERR_BAD_MODEL, std::string("'") + path + "' is empty, not a TorchScript file");
 }
 
-// A model file mapped read-only for the duration of a load, to recognise and read an
-// AOTInductor package without copying it.
-class MappedFile {
+// A model file's bytes, read into memory for the duration of a load, to check its archive and
+// to recognise and read an AOTInductor package. Read, not mapped: a file rewritten in place
+// while it loads (`cp` truncates before it writes) would turn reads of a mapping past its new
+// end into SIGBUS, a crash; read(2) returns fewer bytes instead, and the checks refuse a
+// truncated archive. Empty (data() null) when the file cannot be opened or read, which
+// libtorch's own reader then reports.
+class FileBytes {
    public:
-    explicit MappedFile(const char *path) {
+    explicit FileBytes(const char *path) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) return;
         struct stat info;
-        if (fstat(fd, &info) == 0 && info.st_size > 0) {
-            void *mapped =
-                mmap(nullptr, static_cast<size_t>(info.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-            if (mapped != MAP_FAILED) {
-                data_ = static_cast<const unsigned char *>(mapped);
-                size_ = static_cast<size_t>(info.st_size);
+        if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0) {
+            size_t wanted = static_cast<size_t>(info.st_size);
+            std::unique_ptr<unsigned char[]> buffer(new (std::nothrow) unsigned char[wanted]);
+            size_t got = 0;
+            while (buffer && got < wanted) {
+                ssize_t n = read(fd, buffer.get() + got, wanted - got);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;  // shortened while read, or an I/O error
+                got += static_cast<size_t>(n);
+            }
+            if (buffer && got > 0) {
+                data_ = std::move(buffer);
+                size_ = got;
             }
         }
         close(fd);
     }
-    ~MappedFile() {
-        if (data_) munmap(const_cast<unsigned char *>(data_), size_);
-    }
-    MappedFile(const MappedFile &) = delete;
-    MappedFile &operator=(const MappedFile &) = delete;
 
-    const unsigned char *data() const { return data_; }
+    const unsigned char *data() const { return data_.get(); }
     size_t size() const { return size_; }
 
    private:
-    const unsigned char *data_ = nullptr;
+    std::unique_ptr<unsigned char[]> data_;
     size_t size_ = 0;
 };
 
@@ -305,7 +311,7 @@ int tsrt_model_load(const char *path, const tsrt_options *options, tsrt_model **
         check_model_path(path, options);
         const std::string what = std::string("'") + path + "'";
         {
-            MappedFile file(path);
+            FileBytes file(path);  // freed before libtorch reads the file
             if (file.data() && tsrt::looks_like_aoti_package(file.data(), file.size())) {
                 *out = load_package_step(what, file.data(), file.size(), device, options);
                 return;
