@@ -37,6 +37,7 @@ ffi.cdef(_declarations.cdef)
 
 def _constants() -> SimpleNamespace:
     values = dict(_declarations.integers)
+    values.update(_declarations.decimals)
     for name in ffi.list_types()[0]:
         ctype = ffi.typeof(name)
         if ctype.kind == "enum":
@@ -44,7 +45,8 @@ def _constants() -> SimpleNamespace:
     return SimpleNamespace(**values)
 
 
-# Every enum value and integer #define of tsrt.h, by name: C.TSRT_OK, C.TSRT_DTYPE_FLOAT32...
+# Every enum value and numeric #define of tsrt.h, by name: C.TSRT_OK, C.TSRT_DTYPE_FLOAT32,
+# C.TSRT_BF16_TOLERANCE...
 C = _constants()
 VERSION: str = _declarations.strings["TSRT_VERSION"]
 

@@ -8,7 +8,8 @@ the header, the shipped header itself is turned into that text:
 - `#ifdef __cplusplus` blocks (the `extern "C"` braces) are left out;
 - macros the header defines for attributes (`TSRT_API`, `TSRT_NODISCARD`, ...) are removed
   where they are used, since cffi neither knows nor needs them;
-- `#define NAME "text"` strings (the version) are collected for Python.
+- `#define NAME "text"` strings (the version) and `#define NAME <decimal>` numbers (a
+  tolerance), which cffi's declarations cannot hold, are collected for Python.
 
 So a function added to tsrt.h is callable from Python with no Python edit.
 """
@@ -22,6 +23,7 @@ _DIRECTIVE = re.compile(r"^\s*#\s*(\w+)\s*(.*)$")
 _DEFINE = re.compile(r"^(\w+)(\([^)]*\))?\s*(.*)$")
 _INTEGER = re.compile(r"^\(?\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)?$")
 _STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$')
+_DECIMAL = re.compile(r"^\(?\s*(-?\d+\.\d*(?:[eE][-+]?\d+)?)\s*\)?$")
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Declarations:
     cdef: str
     integers: dict = field(default_factory=dict)  # NAME -> int, from #define
     strings: dict = field(default_factory=dict)  # NAME -> str, from #define
+    decimals: dict = field(default_factory=dict)  # NAME -> float, from #define
 
 
 def parse(text: str) -> Declarations:
@@ -36,6 +39,7 @@ def parse(text: str) -> Declarations:
     kept: list[str] = []
     integers: dict = {}
     strings: dict = {}
+    decimals: dict = {}
     attribute_macros: set = set()
     skipping: list[bool] = []  # one entry per open #if: whether that branch is left out
     cplusplus_levels: list[bool] = []  # whether that #if tests __cplusplus
@@ -65,18 +69,21 @@ def parse(text: str) -> Declarations:
                 continue
             name, params, value = define.groups()
             integer, string = _INTEGER.match(value), _STRING.match(value)
+            decimal = _DECIMAL.match(value)
             if params is None and integer:
                 integers[name] = int(integer.group(1), 0)
                 kept.append(f"#define {name} {integers[name]}")
             elif params is None and string:
                 strings[name] = string.group(1)
+            elif params is None and decimal:
+                decimals[name] = float(decimal.group(1))
             else:
                 attribute_macros.add((name, params is not None))
     body = "\n".join(kept)
     for name, takes_arguments in attribute_macros:
         pattern = rf"\b{name}\b\s*\([^)]*\)" if takes_arguments else rf"\b{name}\b"
         body = re.sub(pattern, "", body)
-    return Declarations(body, integers, strings)
+    return Declarations(body, integers, strings, decimals)
 
 
 def _strip_comment(text: str) -> str:

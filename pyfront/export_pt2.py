@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ._ffi import C
+
 # The batch sizes the package accepts; the example input used for tracing has batch 2, so
 # that torch.export does not specialise the batch dimension to 1.
 MAX_BATCH = 1024
@@ -43,7 +45,7 @@ INDUCTOR_CONFIGS = {"freezing": True, "aot_inductor.check_lowerbound": False, "c
 PRECISION_FILE = "tsrt/precision"
 PRECISION_CHECK_FILE = "tsrt/precision_check"
 PRECISIONS = ("fp32", "bf16")
-BF16_TOLERANCE = 0.03
+BF16_TOLERANCE = C.TSRT_BF16_TOLERANCE
 
 
 def check_input(shape):

@@ -97,10 +97,15 @@ def test_declarations_are_the_headers_as_the_compiler_reads_it(tmp_path):
     declared |= set(re.findall(r"^#define (TSRT_[A-Z0-9_]+) \(?-?\d", header, re.M))
     assert declared == set(constants), declared ^ set(constants)
     source = tmp_path / "constants.c"
+    printf = {
+        int: '"%s %lld\\n", "{0}", (long long)({0})',
+        float: '"%s %.17g\\n", "{0}", (double)({0})',
+    }
     source.write_text(
         '#include <stdio.h>\n#include "tsrt.h"\nint main(void) {\n'
         + "".join(
-            f'    printf("{name} %lld\\n", (long long)({name}));\n' for name in sorted(constants)
+            f"    printf({printf[type(value)].format(name)});\n"
+            for name, value in sorted(constants.items())
         )
         + "    return 0;\n}\n"
     )
@@ -108,7 +113,8 @@ def test_declarations_are_the_headers_as_the_compiler_reads_it(tmp_path):
     assert built.returncode == 0, built.stderr
     printed = run(tmp_path / "constants")
     compiled = {
-        name: int(value) for name, value in (line.split() for line in printed.stdout.splitlines())
+        name: type(constants[name])(value)
+        for name, value in (line.split() for line in printed.stdout.splitlines())
     }
     assert compiled == constants
     assert pyfront.abi_version() == C.TSRT_ABI_VERSION

@@ -240,6 +240,10 @@ typedef enum tsrt_precision {
     TSRT_PRECISION_AUTO = 2  /* BF16 where tsrt_cpu_has_native_bf16(), else FP32 */
 } tsrt_precision;
 
+/* How far a bfloat16 result may be from the float32 one and still be trusted: a fraction of
+ * the largest |float32 value| of its sample (see tsrt_options_set_precision). */
+#define TSRT_BF16_TOLERANCE 0.03
+
 /* Asks for a precision; TSRT_ERR_INVALID_ARGUMENT for a value not in tsrt_precision.
  *
  * With BF16 the load converts the float32 constants of the frozen forward (its weights) to
@@ -247,8 +251,8 @@ typedef enum tsrt_precision {
  * bfloat16 results back as float32, so callers pass and receive the same types as with FP32.
  * The converted model is trusted only after it agrees with the float32 model on the warm-up
  * inputs (uniform random values in [0, 1) of each warm-up shape): every floating-point result
- * tensor within 0.03 times the largest |float32 value| of its sample (the slice along the first
- * dimension), with NaN and infinities in the same places. For (N, C) logits that bounds each
+ * tensor within TSRT_BF16_TOLERANCE (0.03) times the largest |float32 value| of its sample (the
+ * slice along the first dimension), with NaN and infinities in the same places. For (N, C) logits that bounds each
  * row's bfloat16 top class to within 0.06 of the largest |logit| of the float32 top class.
  * ResNet-18 measured 0.005. A model that fails the check runs in float32.
  *

@@ -321,7 +321,7 @@ std::string compare_results(const c10::IValue &fast, const c10::IValue &referenc
 
 // How close bfloat16 results must be to float32's, relative to the largest |float32 value| of
 // each sample: bfloat16 keeps 8 significant bits (ResNet-18: 0.005). tsrt.h states it.
-constexpr double kBf16Tolerance = 0.03;
+constexpr double kBf16Tolerance = TSRT_BF16_TOLERANCE;
 
 // Whether the CPU computes bfloat16 natively (AMX-BF16 or AVX512-BF16).
 bool native_bf16();
