@@ -571,6 +571,7 @@ def campaign(
                         "mutation": mutant.label,
                         "outcome": kind,
                         "detail": answer.get("detail", ""),
+                        "load": answer.get("load", ""),
                     }
                 )
                 if keep is not None:

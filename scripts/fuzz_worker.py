@@ -22,6 +22,11 @@ line of `tsrt/input_shapes` (else 2x3x16x16), int 2, float 0.5, bool True, str "
 lists, dicts, tuples and Optional of these are built recursively. A method neither can
 describe (a damaged description and a schema with types this file does not know) is skipped:
 the fuzzer's own limits are never counted as pyfront's bugs.
+
+Each file is loaded in one of LOAD_VARIANTS, picked by the first byte of its SHA-256, so that a
+mutant is loaded the same way whenever it is replayed: from its path with the defaults, from
+its bytes, unfrozen, or with precision="bf16" (converted and checked against float32 where
+that applies). The answer names the variant ("load").
 """
 
 from __future__ import annotations
@@ -43,6 +48,20 @@ MAX_ELEMENTS = 1 << 20  # a description asking for more is damaged, not a test o
 MAX_DEPTH = 8
 DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
 SCALARS = {"int": 2, "float": 0.5, "bool": True, "str": "ab", "NoneType": None}
+
+
+LOAD_VARIANTS = {
+    "path": lambda path: pyfront.Model(path),
+    "bytes": lambda path: pyfront.Model(open(path, "rb").read()),
+    "unfrozen": lambda path: pyfront.Model(path, freeze=False),
+    "bf16": lambda path: pyfront.Model(path, precision="bf16"),
+}
+
+
+def load_variant(path: str) -> str:
+    with open(path, "rb") as file:
+        first = hashlib.sha256(file.read()).digest()[0]
+    return list(LOAD_VARIANTS)[first % len(LOAD_VARIANTS)]
 
 
 class Unbuildable(Exception):
@@ -227,10 +246,11 @@ class Exercise:
     """One file through pyfront: the first pyfront error is remembered and the other calls go
     on; any other exception from pyfront ends it as "unclean"."""
 
-    def __init__(self, path: str, tmp: str):
+    def __init__(self, path: str, tmp: str, variant: str | None = None):
         self.path = path
         self.tmp = tmp
-        self.answer = {"kind": "ok"}
+        self.variant = variant or load_variant(path)
+        self.answer = {"kind": "ok", "load": self.variant}
         self.skipped = []
         self.stage = "load"  # what was being done, for an unclean answer
 
@@ -238,7 +258,7 @@ class Exercise:
         if self.answer["kind"] == "ok":
             first = str(error).splitlines()[0][:200] if str(error) else ""
             detail = f"{where}: {type(error).__name__}: {first}"
-            self.answer = {"kind": "clean", "detail": detail}
+            self.answer = {"kind": "clean", "detail": detail, "load": self.variant}
 
     def call(self, where: str, function, *args):
         self.stage = where
@@ -250,7 +270,7 @@ class Exercise:
 
     def run(self) -> dict:
         before = mapped_paths(self.tmp)  # a closed package's library may stay mapped
-        with pyfront.Model(self.path) as model:
+        with LOAD_VARIANTS[self.variant](self.path) as model:
             if model.format == "pt2":
                 self.answer["mapped"] = digests(mapped_paths(self.tmp) - before)
             self.stage = "extra_files"
@@ -296,8 +316,9 @@ def leftovers(root: str, tmp: str) -> list[str]:
     return sorted(found)
 
 
-def exercise(path: str, root: str, tmp: str) -> dict:
-    work = Exercise(path, tmp)
+def exercise(path: str, root: str, tmp: str, variant: str | None = None) -> dict:
+    """The answer for the file at `path`, loaded as `variant` (else as its digest picks)."""
+    work = Exercise(path, tmp, variant)
     try:
         answer = work.run()
     except pyfront.PyfrontError as error:  # from the load, or a property read
@@ -313,6 +334,7 @@ def exercise(path: str, root: str, tmp: str) -> dict:
         answer = {"kind": "stray", "detail": f"left behind: {stray[:10]}"}
     if work.skipped:
         answer["skipped"] = work.skipped
+    answer["load"] = work.variant
     return answer
 
 

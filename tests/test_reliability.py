@@ -153,20 +153,23 @@ def test_fuzz_counts_crashes_hangs_and_unclean_answers(tmp_path, monkeypatch):
     assert len(list((tmp_path / "kept").iterdir())) == 18 - outcomes["ok"]
 
 
-def _exercise(path, tmp_path) -> dict:
+def _exercise(path, tmp_path, variant=None) -> dict:
     """fuzz_worker's answer for `path`, in this process."""
     root = tmp_path / "worker"
     (root / "tmp").mkdir(parents=True, exist_ok=True)
-    return fuzz_worker.exercise(str(path), str(root), str(root / "tmp"))
+    return fuzz_worker.exercise(str(path), str(root), str(root / "tmp"), variant)
 
 
 def test_worker_builds_arguments_for_every_seed_method(tmp_path):
-    """In process: each seed runs "ok" with the inputs it describes, and, with its description
-    removed, gets arguments from its schemas for every method (shapes may then not fit)."""
+    """In process: each seed runs "ok" with the inputs it describes, loaded each way the worker
+    loads mutants, and, with its description removed, gets arguments from its schemas for every
+    method (shapes may then not fit)."""
     seeds = fuzz_seeds.write_seeds(tmp_path / "seeds")
     for path in seeds:
-        answer = _exercise(path, tmp_path)
-        assert answer == {"kind": "ok"}, (path.name, answer)
+        for variant in fuzz_worker.LOAD_VARIANTS:
+            answer = _exercise(path, tmp_path, variant)
+            assert answer == {"kind": "ok", "load": variant}, (path.name, answer)
+        assert fuzz_worker.load_variant(path) in fuzz_worker.LOAD_VARIANTS
         with pyfront.Model(path) as model:
             extra = {k: v for k, v in model.extra_files.items() if k != fuzz_worker.INPUTS_FILE}
             for name in model.method_names():
