@@ -45,13 +45,13 @@ def from_info(info) -> np.ndarray:
     if code == BFLOAT16:
         raw = np.empty(shape, dtype=np.uint16)
         if info.nbytes:
-            ffi.memmove(ffi.from_buffer(raw), info.data, info.nbytes)
+            ffi.memmove(raw, info.data, info.nbytes)  # (memmove takes the array's buffer)
         wide = raw.astype(np.uint32)
         wide <<= 16  # in place: `wide << 16` of a 0-d array would be a scalar, not an array
         return wide.view(np.float32)
     result = np.empty(shape, dtype=DTYPE_OF_CODE[code])
     if info.nbytes:
-        ffi.memmove(ffi.from_buffer(result), info.data, info.nbytes)
+        ffi.memmove(result, info.data, info.nbytes)
     return result
 
 
