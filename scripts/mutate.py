@@ -269,6 +269,13 @@ MUTANTS = [
         "tests/test_pt2.py::test_outputs_equal_pytorchs_package_loader",
     ),
     _cpp(
+        "pool-strides-left-empty",
+        "optimise.cpp",
+        "            if (variant.fused) tsrt::spell_out_pool_strides(fast->base);",
+        "            if (false) tsrt::spell_out_pool_strides(fast->base);",
+        "tests/test_properties.py::test_the_fast_path_gives_torchs_answers",
+    ),
+    _cpp(
         "negative-size-unchecked",
         "tensor.cpp",
         "        if (sizes[i] < 0)\n",

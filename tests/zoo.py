@@ -359,10 +359,9 @@ class ResidualBlock(torch.nn.Module):
 
 class Pools(torch.nn.Module):
     """Max pooling after a ReLU and average pooling (padded) before one, on an odd spatial size
-    (the windows do not tile it), with the two branches' results flattened and returned as a
-    tuple: pooling is where oneDNN drops NaN. (Pooling without an explicit stride, e.g.
-    max_pool2d(x, 2), is not fused: oneDNN Graph refuses its empty stride list, and the
-    library keeps the unfused model.)"""
+    (the windows do not tile it), and both with their default stride (max_pool2d(x, 2), whose
+    empty stride list oneDNN Graph refuses unless libtsrt writes the stride out), with the
+    branches' results flattened and returned as a tuple: pooling is where oneDNN drops NaN."""
 
     def __init__(self):
         super().__init__()
@@ -371,10 +370,12 @@ class Pools(torch.nn.Module):
         self.conv2 = torch.nn.Conv2d(3, 6, 3)
         self.conv3 = torch.nn.Conv2d(6, 4, 1)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         a = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 3, 2, ceil_mode=True)
         b = torch.relu(torch.nn.functional.avg_pool2d(self.conv2(x), 3, 2, 1))
-        return self.conv3(a).flatten(1), self.conv3(b).flatten(1)
+        c = torch.nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        d = torch.relu(torch.nn.functional.avg_pool2d(self.conv2(x), 2))
+        return self.conv3(a).flatten(1), self.conv3(b).flatten(1), self.conv3(c + d).flatten(1)
 
 
 class LinearActivations(torch.nn.Module):

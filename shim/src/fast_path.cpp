@@ -10,7 +10,10 @@
 // NaN or infinities, go to the reference, which gives torch's answer.
 #include <ATen/Functions.h>
 #include <ATen/TensorOperators.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/codegen/onednn/interface.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <cmath>
@@ -151,6 +154,42 @@ std::shared_ptr<tsrt::Specialisation> prepare(const tsrt::FastPath &fast,
     return spec;
 }
 
+bool is_pooling(c10::Symbol kind) {
+    using namespace torch::jit;
+    return kind == aten::max_pool1d || kind == aten::max_pool2d || kind == aten::max_pool3d ||
+           kind == aten::avg_pool1d || kind == aten::avg_pool2d || kind == aten::avg_pool3d;
+}
+
+// The ints of a list known when the graph is built: a constant, or a list made of constants
+// (as scripting writes a kernel size of 2).
+std::optional<std::vector<int64_t>> constant_ints(torch::jit::Value *value) {
+    if (std::optional<c10::IValue> constant = torch::jit::toIValue(value)) {
+        if (!constant->isIntList()) return std::nullopt;
+        return constant->toIntVector();
+    }
+    if (value->node()->kind() != torch::jit::prim::ListConstruct) return std::nullopt;
+    std::vector<int64_t> ints;
+    for (torch::jit::Value *item : value->node()->inputs()) {
+        std::optional<c10::IValue> constant = torch::jit::toIValue(item);
+        if (!constant || !constant->isInt()) return std::nullopt;
+        ints.push_back(constant->toInt());
+    }
+    return ints;
+}
+
+void spell_out_block(torch::jit::Block *block) {
+    for (torch::jit::Node *node : block->nodes()) {
+        for (torch::jit::Block *inner : node->blocks()) spell_out_block(inner);
+        if (!is_pooling(node->kind()) || node->inputs().size() < 3) continue;
+        // (self, kernel_size, stride, ...) in each of these schemas
+        std::optional<std::vector<int64_t>> kernel = constant_ints(node->input(1));
+        std::optional<std::vector<int64_t>> stride = constant_ints(node->input(2));
+        if (!kernel || kernel->empty() || !stride || !stride->empty()) continue;
+        torch::jit::WithInsertPoint here(node);
+        node->replaceInput(2, node->owningGraph()->insertConstant(c10::IValue(*kernel)));
+    }
+}
+
 // Prepares a specialisation for a shape met in a call, unless another is being prepared
 // (that call then returns the reference's result, and a later one prepares this shape).
 void learn_shape(tsrt::FastPath &fast, const tsrt::ShapeKey &key,
@@ -170,6 +209,11 @@ void learn_shape(tsrt::FastPath &fast, const tsrt::ShapeKey &key,
 }  // namespace
 
 namespace tsrt {
+
+void spell_out_pool_strides(torch::jit::Module &module) {
+    for (const torch::jit::Method &method : module.get_methods())
+        spell_out_block(torch::jit::toGraphFunction(method.function()).graph()->block());
+}
 
 FusionSwitch::FusionSwitch(bool on) : on_(on) {
     if (!on_) return;

@@ -330,6 +330,11 @@ bool native_bf16();
 // bfloat16, in place. Only for a module no call has run yet.
 void convert_weights_to_bf16(torch::jit::Module &module);
 
+// Writes out the default stride (the kernel size) of every pooling whose stride list is empty,
+// as TorchScript records max_pool2d(x, 2): oneDNN Graph refuses an empty list, and the model
+// then ran unfused. The operators compute the same either way.
+void spell_out_pool_strides(torch::jit::Module &module);
+
 // Turns libtorch's process-wide oneDNN Graph fusion switch on for the lifetime of the object
 // when `on`, and back to what it was after. The switch is read only while a graph is
 // optimised, and only preparations of specialisations optimise graphs with it on, one at a

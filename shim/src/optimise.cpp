@@ -109,6 +109,7 @@ std::string choose_variant(tsrt_model &model, const std::vector<Variant> &varian
         try {
             fast->base = model.module.clone();
             if (variant.bf16) tsrt::convert_weights_to_bf16(fast->base);
+            if (variant.fused) tsrt::spell_out_pool_strides(fast->base);
             why = tsrt::prepare_fast_path(*fast, inputs, expected);
         } catch (const std::exception &e) {
             std::string raw = e.what();
