@@ -360,6 +360,13 @@ MUTANTS = [
     ),
     _py("py-no-internal", "errors.py", '    "TSRT_ERR_INTERNAL": InternalError,\n', "", ERRORS),
     _py(
+        "py-pt2-conv-weights-left-plain",
+        "export_pt2.py",
+        "with torch.no_grad(), _conv_weights_packed_when_compiled():",
+        "with torch.no_grad():",
+        "tests/test_pt2.py::test_convolution_weights_are_packed_once_not_at_every_call",
+    ),
+    _py(
         "py-no-buffer-too-small",
         "errors.py",
         '    "TSRT_ERR_BUFFER_TOO_SMALL": BufferTooSmallError,\n',

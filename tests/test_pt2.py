@@ -5,6 +5,7 @@ private extraction folder, and hostile or damaged archives refused with a clean 
 from __future__ import annotations
 
 import json
+import os
 import stat
 import struct
 import subprocess
@@ -132,6 +133,31 @@ def test_the_exported_package_is_frozen(python_loader):
     constants = python_loader.get_constant_fqns()
     assert any(name.startswith("_frozen_param") for name in constants), constants
     assert not [name for name in constants if "running_" in name], constants
+
+
+def test_convolution_weights_are_packed_once_not_at_every_call(models):
+    """The model compiled for any batch size holds its convolutions' weights in oneDNN's layout
+    already: a call makes oneDNN run the convolutions and reorder nothing. (Inductor leaves the
+    weights plain when the batch is dynamic, and every call then reorders each of them.)
+    oneDNN's verbose log of the second call, at the batch size the weights were packed for."""
+    package, _ = models
+    code = (
+        "import numpy as np, pyfront\n"
+        f"model = pyfront.Model({str(package)!r})\n"
+        f"x = np.random.rand({export_pt2.TRACE_BATCH}, *{SHAPE[1:]!r}).astype(np.float32)\n"
+        "model.forward(x)\n"
+        "print('SECOND CALL', flush=True)\n"
+        "model.forward(x)\n"
+    )
+    env = dict(os.environ, ONEDNN_VERBOSE="profile_exec")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    second = result.stdout.split("SECOND CALL", 1)[1].splitlines()
+    primitives = [line.split(",")[5] for line in second if line.startswith("onednn_verbose")]
+    assert primitives.count("convolution") == 2, second
+    assert "reorder" not in primitives, second
 
 
 def test_load_from_bytes_whatever_the_name(models, tmp_path):
