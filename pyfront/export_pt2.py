@@ -190,12 +190,12 @@ def _conv_weights_packed_when_compiled():
         return pack(self, graph, is_transposed, weight, constant_args, sizes)
 
     fusion.has_free_symbols = has_free_symbols
-    device_op.pack_conv_weight = pack_conv_weight
+    device_op.pack_conv_weight = pack_conv_weight  # type: ignore[method-assign]
     try:
         yield
     finally:
         fusion.has_free_symbols = free_symbols
-        device_op.pack_conv_weight = pack
+        device_op.pack_conv_weight = pack  # type: ignore[method-assign]
 
 
 def load_package(path: Path, model: str = "model"):
