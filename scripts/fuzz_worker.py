@@ -37,6 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -52,7 +53,7 @@ SCALARS = {"int": 2, "float": 0.5, "bool": True, "str": "ab", "NoneType": None}
 
 LOAD_VARIANTS = {
     "path": lambda path: pyfront.Model(path),
-    "bytes": lambda path: pyfront.Model(open(path, "rb").read()),
+    "bytes": lambda path: pyfront.Model(Path(path).read_bytes()),
     "unfrozen": lambda path: pyfront.Model(path, freeze=False),
     "bf16": lambda path: pyfront.Model(path, precision="bf16"),
 }
