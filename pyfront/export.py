@@ -12,6 +12,8 @@ check (on the compiled package) and the same metadata inside. A package's precis
 when it is compiled: `--precision bf16` compiles it in bfloat16 (float32 in and out), checked
 against the float32 model within the tolerance tsrt.h states, here and by libtsrt at each load.
 A TorchScript file stays float32 and is converted when loaded (`Model(path, precision="bf16")`).
+The package also holds the model compiled for batch 1 alone, unless `--no-batch1` leaves that
+second copy of the weights out.
 
 The weights are torchvision's pretrained ones (the recipe's `pretrained=True`) unless
 `--weights` names a local state_dict or says `random` (a seeded random initialisation). torch's
@@ -86,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         help="with --format pt2: fp32 (default) or bf16, the precision the package is compiled "
         "in (a TorchScript file takes its precision when loaded: pyfront classify --precision)",
+    )
+    parser.add_argument(
+        "--batch1",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --format pt2: also compile the model for batch 1 alone, a little faster on "
+        "one image, at the cost of a second copy of the weights (default: yes)",
     )
     parser.add_argument(
         "--output",
@@ -277,13 +286,15 @@ def export(
     plain=False,
     format=TORCHSCRIPT,
     precision="fp32",
+    batch1=True,
 ) -> Path:
     """Scripts, checks and saves the model; frozen unless `plain` (see the README's
     Performance section: weights become constants and batch norms fold into convolutions,
     which is what lets libtsrt fuse operators). `weights` as on the command line: "default"
     (torchvision's pretrained weights), "random" (seeded by `seed`) or a state_dict path.
     `format` "pt2" writes an AOTInductor package instead (always frozen), compiled in
-    `precision` ("fp32" or "bf16")."""
+    `precision` ("fp32" or "bf16"), with the model compiled for batch 1 alone unless `batch1`
+    is false (export_pt2.BATCH1_MODEL)."""
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     if precision not in PRECISIONS:
@@ -295,6 +306,8 @@ def export(
             "file stays float32 and takes its precision when loaded: "
             'pyfront classify --precision bf16, or pyfront.Model(path, precision="bf16")'
         )
+    if not batch1 and not pt2:
+        raise ExportError("--no-batch1 leaves a model out of a package: it goes with --format pt2")
     output = Path(output) if output else Path(f"{name}.pt2" if pt2 else f"{name}.pt")
     eager, source = build_model(name, weights, seed)
     meta = metadata(name, source)
@@ -310,7 +323,7 @@ def export(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     if pt2:
-        _export_pt2(eager, name, meta["input_shape"], seed, extra, output, precision)
+        _export_pt2(eager, name, meta["input_shape"], seed, extra, output, precision, batch1)
         print(f"saved {name} ({source}, AOTInductor package, {precision}) to {output}")
         return output
     scripted = _script(eager, name, plain)
@@ -321,7 +334,14 @@ def export(
 
 
 def _export_pt2(
-    eager, name: str, input_shape, seed: int, extra: dict, output: Path, precision: str
+    eager,
+    name: str,
+    input_shape,
+    seed: int,
+    extra: dict,
+    output: Path,
+    precision: str,
+    batch1: bool,
 ) -> None:
     """Compiles the package into a temporary file beside `output`, checks it as loaded by
     PyTorch's own loader, and only then moves it into place."""
@@ -331,11 +351,12 @@ def _export_pt2(
     partial = output.with_name(output.name + ".partial.pt2")
     try:
         try:
-            export_pt2.compile_package(eager, input_shape, extra, partial, precision)
+            export_pt2.compile_package(eager, input_shape, extra, partial, precision, batch1)
         except Exception as error:  # noqa: BLE001 - torch.export and Inductor raise many kinds
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise ExportError(f"cannot export {name} as a .pt2 package: {first}") from None
-        for model in ("model", export_pt2.BATCH1_MODEL):  # each compiled model of the package
+        models = ("model", export_pt2.BATCH1_MODEL) if batch1 else ("model",)
+        for model in models:  # each compiled model of the package
             compiled = export_pt2.load_package(partial, model)
             if precision == "bf16":
                 bf16_check(eager, compiled, input_shape, seed)
@@ -357,6 +378,7 @@ def run(args, prog: str) -> int:
             plain=args.plain,
             format=args.format,
             precision=args.precision,
+            batch1=args.batch1,
         )
     except ExportError as error:
         print(f"{prog}: {error}", file=sys.stderr)

@@ -268,10 +268,11 @@ def test_info_command_names_the_format(models):
     assert info["compiled_precision"] == "fp32"
 
 
-def test_export_command_writes_a_package_with_the_metadata(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("batch1", [True, False], ids=["both-models", "no-batch1"])
+def test_export_command_writes_a_package_with_the_metadata(tmp_path, monkeypatch, capsys, batch1):
     """`--format pt2` end to end, with the small classifier in place of a torchvision model
-    (whose compilation takes minutes): the checked package, its metadata, PyTorch's loader
-    agreeing with the eager model at batch 1."""
+    (whose compilation takes minutes): the checked package, its metadata, the package agreeing
+    with the eager model at batch 1; with `--no-batch1`, without the model for batch 1."""
     import torch
 
     from pyfront import export as pyfront_export
@@ -285,9 +286,13 @@ def test_export_command_writes_a_package_with_the_metadata(tmp_path, monkeypatch
     )
     output = tmp_path / "exported.pt2"
     argv = ["--model", "small", "--weights", "random", "--format", "pt2", "--output", str(output)]
-    assert pyfront_export.main(argv) == 0
-    assert "compiled top-5:" in capsys.readouterr().out
+    assert pyfront_export.main(argv + ([] if batch1 else ["--no-batch1"])) == 0
+    assert capsys.readouterr().out.count("compiled top-5:") == (2 if batch1 else 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported.pt2"]  # no partial file
+    with zipfile.ZipFile(output) as archive:
+        names = [n.split("/aotinductor/")[1] for n in archive.namelist() if "/aotinductor/" in n]
+    models = {name.split("/")[0] for name in names}
+    assert models == ({"model", export_pt2.BATCH1_MODEL} if batch1 else {"model"})
     x = _batch(1, seed=3)
     with pyfront.Model(output) as model:
         assert model.format == "pt2"
@@ -545,4 +550,6 @@ def test_precision_is_a_package_choice(tmp_path):
         export(
             "resnet18", weights="random", output=tmp_path / "x.pt2", format="pt2", precision="fp16"
         )
+    with pytest.raises(ExportError, match="--no-batch1 .* goes with --format pt2"):
+        export("resnet18", weights="random", output=tmp_path / "x.pt", batch1=False)
     assert not list(tmp_path.iterdir())
