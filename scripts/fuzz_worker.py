@@ -60,8 +60,7 @@ LOAD_VARIANTS = {
 
 
 def load_variant(path: str) -> str:
-    with open(path, "rb") as file:
-        first = hashlib.sha256(file.read()).digest()[0]
+    first = hashlib.sha256(Path(path).read_bytes()).digest()[0]
     return list(LOAD_VARIANTS)[first % len(LOAD_VARIANTS)]
 
 
@@ -251,7 +250,7 @@ class Exercise:
         self.path = path
         self.tmp = tmp
         self.variant = variant or load_variant(path)
-        self.answer = {"kind": "ok", "load": self.variant}
+        self.answer = {"kind": "ok"}
         self.skipped = []
         self.stage = "load"  # what was being done, for an unclean answer
 
@@ -259,7 +258,7 @@ class Exercise:
         if self.answer["kind"] == "ok":
             first = str(error).splitlines()[0][:200] if str(error) else ""
             detail = f"{where}: {type(error).__name__}: {first}"
-            self.answer = {"kind": "clean", "detail": detail, "load": self.variant}
+            self.answer = {"kind": "clean", "detail": detail}
 
     def call(self, where: str, function, *args):
         self.stage = where
