@@ -70,9 +70,9 @@ extern "C" {
  * built against the old contract fails to start instead of misbehaving.
  *
  * ABI 4 adds AOTInductor packages (.pt2) to tsrt_model_load and tsrt_model_load_buffer, and
- * tsrt_model_format with the enum tsrt_format. */
+ * tsrt_model_format with the enum tsrt_format. ABI 5 adds tsrt_model_run_tensor_into. */
 #define TSRT_VERSION "0.2.0"
-#define TSRT_ABI_VERSION 4
+#define TSRT_ABI_VERSION 5
 #define TSRT_SOVERSION 1
 
 /* The ABI version of the library actually loaded. A caller built against this header should
@@ -575,6 +575,22 @@ TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char 
                                                   const void *data, tsrt_dtype dtype,
                                                   const int64_t *shape, size_t ndim,
                                                   tsrt_value **out, tsrt_tensor_info *info);
+
+/* The same call without an allocation handed to the caller: the result, which must be one
+ * tensor, is written into the caller's C-contiguous host buffer `out` of dtype `out_dtype` and
+ * shape `out_shape[0..out_ndim)`, which must be the result's (a bfloat16 result may also be
+ * written into a float32 buffer: widened, exactly). `out` is checked before the method runs
+ * and written only when the whole call succeeds; it may overlap `data`, since it is written
+ * after the method has finished. `out` may be NULL only when out_shape has a zero size.
+ * Errors: those of tsrt_model_run_tensor; TSRT_ERR_INVALID_ARGUMENT also for a bad out
+ * description and for a result whose shape or dtype is not out's (the message gives both);
+ * TSRT_ERR_UNSUPPORTED when the result is not one dense tensor. For those two the method has
+ * run, which matters only for a model that keeps state. (ABI 5) */
+TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor_into(tsrt_model *model, const char *name,
+                                                       const void *data, tsrt_dtype dtype,
+                                                       const int64_t *shape, size_t ndim, void *out,
+                                                       tsrt_dtype out_dtype,
+                                                       const int64_t *out_shape, size_t out_ndim);
 
 /* Calls method `name` (e.g. "forward") with `nargs` arguments, as Python's
  * `model.name(*args)` would: arguments are checked against the method's schema and defaults

@@ -219,6 +219,29 @@ inline int enum_code(const Enum &value) noexcept {
     return code;
 }
 
+// What messages call a caller's buffer and the parameters that describe it.
+struct BufferNames {
+    const char *role;   // "input"
+    const char *shape;  // "shape"
+    const char *data;   // "data"
+};
+inline constexpr BufferNames kInputNames{"input", "shape", "data"};
+inline constexpr BufferNames kOutNames{"out", "out_shape", "out"};
+
+// A caller's C-contiguous buffer, checked: its shape (`sizes` views the caller's array, for
+// the call only) and element count.
+struct CallerBuffer {
+    void *data;
+    c10::ScalarType type;
+    c10::IntArrayRef sizes;
+    int64_t numel;
+};
+
+// Checks a caller's buffer description: the rank (at most 64), NULL pointers (data may be
+// NULL only when a size is zero), negative sizes and byte counts that overflow.
+CallerBuffer check_caller_buffer(const void *data, c10::ScalarType type, const int64_t *shape,
+                                 size_t ndim, const BufferNames &names);
+
 // Views caller memory as a tensor of `type` after checking the shape; no copy.
 at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape, size_t ndim);
 

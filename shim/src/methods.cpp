@@ -1,4 +1,5 @@
 // Calling any method with any arguments, and describing a loaded model.
+#include <ATen/Functions.h>
 #include <ATen/core/function_schema.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/api/function_impl.h>
@@ -6,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -95,6 +97,33 @@ std::string describe_argument(const c10::IValue &value) {
         return std::string(c10::toString(tensor.scalar_type())) + c10::str(tensor.sizes());
     }
     return value.type()->str();
+}
+
+// Copies a method's result into the caller's buffer, which must be of its shape and dtype (a
+// bfloat16 result may widen into float32); `out` is untouched when anything does not fit.
+void write_result_into(const c10::IValue &result, const tsrt::CallerBuffer &out,
+                       const std::string &method) {
+    if (!result.isTensor())
+        fail(TSRT_ERR_UNSUPPORTED, method + " returned a " + result.type()->str() +
+                                       ", not one tensor, so it cannot be written into out; "
+                                       "call it without out");
+    const at::Tensor &tensor = result.toTensor();
+    if (!tensor.defined() || tensor.layout() != c10::kStrided || tensor.is_quantized())
+        fail(TSRT_ERR_UNSUPPORTED, method + " returned " + describe_argument(result) +
+                                       " (sparse, quantized or undefined), which cannot be "
+                                       "written into out");
+    bool widened = tensor.scalar_type() == c10::kBFloat16 && out.type == c10::kFloat;
+    if ((tensor.scalar_type() != out.type && !widened) || tensor.sizes() != out.sizes)
+        fail(TSRT_ERR_INVALID_ARGUMENT, method + " returned " + describe_argument(result) +
+                                            " but out is " + c10::toString(out.type) +
+                                            c10::str(out.sizes) +
+                                            ": give out the result's shape and dtype");
+    if (out.numel == 0) return;
+    if (!widened && tensor.is_cpu() && tensor.is_contiguous()) {
+        std::memmove(out.data, tensor.const_data_ptr(), tensor.nbytes());  // out may be the input
+        return;
+    }
+    at::from_blob(out.data, out.sizes, at::TensorOptions().dtype(out.type)).copy_(tensor);
 }
 
 // Whether `value` is a tensor whose shape matches one the model's file declares, the first
@@ -312,6 +341,24 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
         value->value = std::move(result);
         *info = described;
         *out = value.release();
+    });
+}
+
+int tsrt_model_run_tensor_into(tsrt_model *model, const char *name, const void *data,
+                               tsrt_dtype dtype, const int64_t *shape, size_t ndim, void *out,
+                               tsrt_dtype out_dtype, const int64_t *out_shape, size_t out_ndim) {
+    return guarded(TSRT_ERR_FORWARD, "the method failed", [&] {
+        require(model != nullptr, "model is NULL");
+        require(name != nullptr, "name is NULL");
+        // out is checked before the method runs: a bad out never costs a call (or a state
+        // change of a model that keeps state).
+        tsrt::CallerBuffer destination =
+            tsrt::check_caller_buffer(out, tsrt::from_abi_dtype(tsrt::enum_code(out_dtype)),
+                                      out_shape, out_ndim, tsrt::kOutNames);
+        at::Tensor input =
+            tsrt::borrow_input(data, tsrt::from_abi_dtype(tsrt::enum_code(dtype)), shape, ndim);
+        c10::IValue result = tsrt::call_method(*model, name, {c10::IValue(input)});
+        write_result_into(result, destination, name);
     });
 }
 

@@ -47,25 +47,37 @@ c10::ScalarType from_abi_dtype(int dtype) {
     fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
 }
 
-at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape, size_t ndim) {
-    require(ndim <= kMaxRank, "the input has more than 64 dimensions");
-    require(shape != nullptr || ndim == 0, "shape is NULL");
+CallerBuffer check_caller_buffer(const void *data, c10::ScalarType type, const int64_t *shape,
+                                 size_t ndim, const BufferNames &names) {
+    // Messages are built only on failure: this runs on every call.
+    const auto role = [&names] { return std::string(names.role); };
+    if (ndim > kMaxRank)
+        fail(TSRT_ERR_INVALID_ARGUMENT, "the " + role() + " has more than 64 dimensions");
+    if (shape == nullptr && ndim != 0)
+        fail(TSRT_ERR_INVALID_ARGUMENT, std::string(names.shape) + " is NULL");
     c10::IntArrayRef sizes(shape, ndim);  // the caller's array, read during this call only
     int64_t numel = 1;
     for (size_t i = 0; i < ndim; ++i) {
         if (sizes[i] < 0)
-            fail(TSRT_ERR_INVALID_ARGUMENT, "input dimension " + std::to_string(i) +
+            fail(TSRT_ERR_INVALID_ARGUMENT, role() + " dimension " + std::to_string(i) +
                                                 " has negative size " + std::to_string(sizes[i]));
         if (__builtin_mul_overflow(numel, sizes[i], &numel))
-            fail(TSRT_ERR_INVALID_ARGUMENT, "the input shape's element count overflows int64");
+            fail(TSRT_ERR_INVALID_ARGUMENT,
+                 "the " + role() + " shape's element count overflows int64");
     }
     int64_t nbytes;
     if (__builtin_mul_overflow(numel, static_cast<int64_t>(c10::elementSize(type)), &nbytes))
-        fail(TSRT_ERR_INVALID_ARGUMENT, "the input shape's byte size overflows int64");
-    if (numel == 0) return at::empty(sizes, at::TensorOptions().dtype(type));
-    require(data != nullptr, "data is NULL");
+        fail(TSRT_ERR_INVALID_ARGUMENT, "the " + role() + " shape's byte size overflows int64");
+    if (data == nullptr && numel != 0)
+        fail(TSRT_ERR_INVALID_ARGUMENT, std::string(names.data) + " is NULL");
+    return {const_cast<void *>(data), type, sizes, numel};
+}
+
+at::Tensor borrow_input(const void *data, c10::ScalarType type, const int64_t *shape, size_t ndim) {
+    CallerBuffer input = check_caller_buffer(data, type, shape, ndim, kInputNames);
+    if (input.numel == 0) return at::empty(input.sizes, at::TensorOptions().dtype(type));
     // The library only reads the input; the const_cast is what from_blob's signature needs.
-    return at::from_blob(const_cast<void *>(data), sizes, at::TensorOptions().dtype(type));
+    return at::from_blob(input.data, input.sizes, at::TensorOptions().dtype(type));
 }
 
 at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t ndim) {

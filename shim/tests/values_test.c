@@ -5,7 +5,8 @@
  *   COUNTER: forward(int step, Tensor x) -> (count, total), count += step, total += x;
  *            reset() -> None
  *   ALIASES: forward(x) -> x, flat(x) -> x.view(-1), first(x) -> x[0], transposed(x) -> x.t(),
- *            nested(x) -> (x, [x[0], x]): results that alias the input
+ *            nested(x) -> (x, [x[0], x]): results that alias the input (also written into
+ *            caller buffers with tsrt_model_run_tensor_into)
  * Usage: tsrt-values-test MIXED.pt COUNTER.pt ALIASES.pt
  * Prints one line per failed check and a closing "N passed, N failed" line.
  */
@@ -367,6 +368,72 @@ static void test_failing_calls_leave_outs_untouched(const char *path) {
     tsrt_model_free(model);
 }
 
+static int all_equal(const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+/* tsrt_model_run_tensor_into: results (strided ones too) land C-contiguous in the caller's
+ * buffer, which may be the input itself; any call that fails leaves the buffer untouched. */
+static void test_run_tensor_into(const char *path) {
+    static const float original[6] = {0, 1, 2, 3, 4, 5}, transposed[6] = {0, 3, 1, 4, 2, 5};
+    static const float sentinel[6] = {-1, -1, -1, -1, -1, -1};
+    float x[6], out[6];
+    const int64_t shape[2] = {2, 3}, result_shape[2] = {3, 2}, flat[1] = {6};
+    const int64_t negative[2] = {3, -2}, empty[2] = {0, 3};
+    tsrt_model *model = NULL;
+
+    CHECK(tsrt_model_load(path, NULL, &model) == TSRT_OK);
+    if (!model) return;
+    memcpy(x, original, sizeof x);
+    CHECK(tsrt_model_run_tensor_into(model, "transposed", x, TSRT_DTYPE_FLOAT32, shape, 2, out,
+                                     TSRT_DTYPE_FLOAT32, result_shape, 2) == TSRT_OK);
+    CHECK(all_equal(out, transposed, 6));
+    CHECK(all_equal(x, original, 6));
+    CHECK(tsrt_model_run_tensor_into(model, "flat", x, TSRT_DTYPE_FLOAT32, shape, 2, x,
+                                     TSRT_DTYPE_FLOAT32, flat, 1) == TSRT_OK); /* out is x */
+    CHECK(all_equal(x, original, 6));
+    CHECK(tsrt_model_run_tensor_into(model, "forward", NULL, TSRT_DTYPE_FLOAT32, empty, 2, NULL,
+                                     TSRT_DTYPE_FLOAT32, empty, 2) == TSRT_OK);
+
+#define CHECK_INTO_FAILS(status, name, out_, out_dtype, out_shape, out_ndim, text)           \
+    do {                                                                                     \
+        memcpy(out, sentinel, sizeof out);                                                   \
+        CHECK(tsrt_model_run_tensor_into(model, name, x, TSRT_DTYPE_FLOAT32, shape, 2, out_, \
+                                         out_dtype, out_shape, out_ndim) == (status));       \
+        CHECK(all_equal(out, sentinel, 6));                                                  \
+        CHECK(strstr(tsrt_last_error(), text) != NULL);                                      \
+    } while (0)
+
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "transposed", out, TSRT_DTYPE_FLOAT32, shape, 2,
+                     "transposed returned Float[3, 2] but out is Float[2, 3]");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "transposed", out, TSRT_DTYPE_INT32, result_shape,
+                     2, "but out is Int[3, 2]");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "transposed", out, TSRT_DTYPE_FLOAT32, flat, 1,
+                     "but out is Float[6]");
+    CHECK_INTO_FAILS(TSRT_ERR_UNSUPPORTED, "nested", out, TSRT_DTYPE_FLOAT32, shape, 2,
+                     "nested returned a (Tensor, Tensor[]), not one tensor");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", NULL, TSRT_DTYPE_FLOAT32, shape, 2,
+                     "out is NULL");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, TSRT_DTYPE_FLOAT32, NULL, 2,
+                     "out_shape is NULL");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, TSRT_DTYPE_FLOAT32, negative, 2,
+                     "out dimension 1 has negative size -2");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, TSRT_DTYPE_FLOAT32, shape, 65,
+                     "the out has more than 64 dimensions");
+    CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, (tsrt_dtype)99, shape, 2,
+                     "unknown dtype code 99");
+    CHECK_INTO_FAILS(TSRT_ERR_NO_SUCH_NAME, "nope", out, TSRT_DTYPE_FLOAT32, shape, 2, "nope");
+    CHECK(tsrt_model_run_tensor_into(NULL, "forward", x, TSRT_DTYPE_FLOAT32, shape, 2, out,
+                                     TSRT_DTYPE_FLOAT32, shape, 2) == TSRT_ERR_INVALID_ARGUMENT);
+    tsrt_model_close(model);
+    CHECK_INTO_FAILS(TSRT_ERR_CLOSED, "forward", out, TSRT_DTYPE_FLOAT32, shape, 2, "closed");
+#undef CHECK_INTO_FAILS
+    tsrt_model_free(model);
+}
+
 static tsrt_value *counter_step(tsrt_model *model, int64_t step, const float *x) {
     const int64_t shape[1] = {3};
     tsrt_value *args[2] = {NULL, NULL}, *result = NULL;
@@ -417,6 +484,7 @@ int main(int argc, char **argv) {
     test_failing_value_calls_leave_outs_untouched();
     test_results_never_alias_borrowed_input(argv[3]);
     test_failing_calls_leave_outs_untouched(argv[3]);
+    test_run_tensor_into(argv[3]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -9,9 +9,10 @@
  *     after the load.
  *
  *   tsrt-bench --calls MODEL ROUNDS
- *     Times tsrt_model_run_tensor on a 4-element float32 input (the model is any cheap one,
- *     such as x + 1): ROUNDS rounds of 10,000 calls after 10,000 unmeasured ones. Prints JSON
- *     {"us": [...]}, microseconds per call in each round.
+ *     Times tsrt_model_run_tensor and tsrt_model_run_tensor_into on a 4-element float32 input
+ *     (the model is any cheap one with a result of that shape, such as x + 1): ROUNDS rounds
+ *     of 10,000 calls of each, interleaved, after a round unmeasured. Prints JSON
+ *     {"us": [...], "into_us": [...]}, microseconds per call in each round.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,28 +32,49 @@ static int fail(void) {
     return 1;
 }
 
+/* Microseconds per call of 10,000 calls: tsrt_model_run_tensor (a result handed out and
+ * freed) when `out` is NULL, else tsrt_model_run_tensor_into `out`. */
+static double time_10000_calls(tsrt_model *model, float *out) {
+    float input[4] = {0, 1, 2, 3};
+    const int64_t shape[1] = {4};
+    tsrt_value *result = NULL;
+    tsrt_tensor_info info;
+    double start = now_ms();
+    long i;
+    for (i = 0; i < 10000; ++i) {
+        int status = out ? tsrt_model_run_tensor_into(model, "forward", input, TSRT_DTYPE_FLOAT32,
+                                                      shape, 1, out, TSRT_DTYPE_FLOAT32, shape, 1)
+                         : tsrt_model_run_tensor(model, "forward", input, TSRT_DTYPE_FLOAT32, shape,
+                                                 1, &result, &info);
+        if (status != TSRT_OK) return -1;
+        if (!out) tsrt_value_free(result);
+    }
+    return (now_ms() - start) / 10.0;
+}
+
 static int time_calls(const char *path, long rounds) {
     tsrt_model *model = NULL;
-    tsrt_value *out = NULL;
-    tsrt_tensor_info info;
-    float input[4] = {0, 1, 2, 3};
-    int64_t shape[1] = {4};
-    long round, i;
-    double start;
+    float out[4];
+    double *us, *into_us;
+    long round;
 
     if (tsrt_model_load(path, NULL, &model) != TSRT_OK) return fail();
-    printf("{\"us\": [");
-    for (round = -1; round < rounds; ++round) {
-        start = now_ms();
-        for (i = 0; i < 10000; ++i) {
-            if (tsrt_model_run_tensor(model, "forward", input, TSRT_DTYPE_FLOAT32, shape, 1, &out,
-                                      &info) != TSRT_OK)
-                return fail();
-            tsrt_value_free(out);
-        }
-        if (round >= 0) printf("%s%.4f", round ? ", " : "", (now_ms() - start) / 10.0);
+    us = calloc(rounds + 1, sizeof *us);
+    into_us = calloc(rounds + 1, sizeof *into_us);
+    if (!us || !into_us) return 1;
+    for (round = 0; round <= rounds; ++round) { /* round 0 warms up; the two interleave */
+        us[round] = time_10000_calls(model, NULL);
+        into_us[round] = time_10000_calls(model, out);
+        if (us[round] < 0 || into_us[round] < 0) return fail();
     }
+    printf("{\"us\": [");
+    for (round = 1; round <= rounds; ++round) printf("%s%.4f", round > 1 ? ", " : "", us[round]);
+    printf("], \"into_us\": [");
+    for (round = 1; round <= rounds; ++round)
+        printf("%s%.4f", round > 1 ? ", " : "", into_us[round]);
     printf("]}\n");
+    free(us);
+    free(into_us);
     tsrt_model_free(model);
     return 0;
 }
