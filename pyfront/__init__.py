@@ -6,6 +6,7 @@
 
     with pyfront.Model("resnet18.pt") as model:
         logits = model.forward(images)               # any arguments, any result types
+        call = model.bind(images); call()            # the cheapest repeated call
         model.method_names(), model.schema("forward"), model.extra_files
 
 Importing pyfront is cheap: numpy, cffi and the native library (which maps libtorch) are
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         set_fusion,
         set_num_threads,
     )
+    from .bound_call import BoundCall
     from .infer import clear_cache, infer
     from .isolated import IsolatedModel, ModelCrashedError
     from .model import Model, TopK
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Model": "model",
     "TopK": "_shared",
+    "BoundCall": "bound_call",
     "infer": "infer",
     "clear_cache": "infer",
     "IsolatedModel": "isolated",
@@ -74,6 +77,7 @@ __all__ = [
     "Model",
     "IsolatedModel",
     "TopK",
+    "BoundCall",
     "infer",
     "clear_cache",
     "abi_version",

@@ -14,6 +14,7 @@ from ._bindings.options import new_options
 from ._bindings.values import lendable_dtype_code
 from ._shared import TopK, as_float32_input, check_k, metadata_of
 from ._torchvision_ops import load_with_operators
+from .bound_call import BoundCall
 from .errors import InvalidArgumentError, ModelClosedError
 
 __all__ = ["Model", "TopK", "metadata_of"]
@@ -72,6 +73,7 @@ class Model:
             path = self.path = _path_of(source)
             self._handle = load_with_operators(lambda: _native.load_path(path, options))
         self._closed = False
+        self._run_one_array = _native.one_array_runner(self._handle)
         self.device = _native.device(self._handle)
         self._format = _native.model_format(self._handle)
         self._extra_files = _native.extra_files(self._handle)
@@ -98,8 +100,19 @@ class Model:
         if len(args) == 1 and type(args[0]) is np.ndarray:
             code = lendable_dtype_code(args[0])
             if code is not None:
-                return _native.run_one_array(self._handle, name, args[0], code)
+                return self._run_one_array(name, args[0], code)
         return _native.run_method(self._handle, name, args)
+
+    def bind(
+        self, array: np.ndarray, *, out: np.ndarray | None = None, method: str = "forward"
+    ) -> BoundCall:
+        """`method` bound to `array` and `out` (numpy arrays, C-contiguous and writable), for
+        calls that cost the least: each call of the result runs the method on what `array`
+        holds then, writes the result into `out` and returns `out`. `out` is allocated by the
+        first call unless given. See BoundCall."""
+        if not isinstance(method, str):
+            raise InvalidArgumentError(f"the method name must be a str, got {method!r}")
+        return BoundCall(self, self._live_handle(), array, out, method)
 
     def topk(self, array: Any, k: int = 5) -> TopK:
         """forward once, then softmax over the classes and the k most probable of each row,

@@ -44,6 +44,7 @@ BAD_CALLS = "tests/test_bad_calls.py"
 ANY = "tests/test_any_model.py"
 FAST = "tests/test_fast_path.py"
 RELIABILITY = "tests/test_reliability.py"
+BOUND = "tests/test_bound_calls.py"
 
 
 @dataclass
@@ -365,6 +366,49 @@ MUTANTS = [
         "with torch.no_grad(), _conv_weights_packed_when_compiled():",
         "with torch.no_grad():",
         "tests/test_pt2.py::test_convolution_weights_are_packed_once_not_at_every_call",
+    ),
+    # --- bound calls: the result written into the caller's out -------------------------------
+    _cpp(
+        "into-shape-unchecked",
+        "methods.cpp",
+        "if ((tensor.scalar_type() != out.type && !widened) || tensor.sizes() != out.sizes)",
+        "if (tensor.scalar_type() != out.type && !widened)",
+        BOUND,
+    ),
+    _cpp(
+        "into-dtype-unchecked",
+        "methods.cpp",
+        "if ((tensor.scalar_type() != out.type && !widened) || tensor.sizes() != out.sizes)",
+        "if (tensor.sizes() != out.sizes)",
+        BOUND,
+    ),
+    _cpp(
+        "into-strides-ignored",
+        "methods.cpp",
+        "if (!widened && tensor.is_cpu() && tensor.is_contiguous()) {",
+        "if (!widened && tensor.is_cpu()) {",
+        BOUND,
+    ),
+    _cpp(
+        "into-null-out-accepted",
+        "tensor.cpp",
+        "    if (data == nullptr && numel != 0)\n",
+        "    if (data == nullptr && numel != 0 && names.role != kOutNames.role)\n",
+        VALUES,
+    ),
+    _py(
+        "py-bound-input-copied",
+        "_bindings/model.py",
+        "data, shape, ndim = data_pointer(array), shape_pointer(array.shape), array.ndim",
+        "data, shape, ndim = data_pointer(array.copy()), shape_pointer(array.shape), array.ndim",
+        BOUND,
+    ),
+    _py(
+        "py-bound-out-unchecked",
+        "bound_call.py",
+        "    if code is None:\n        raise InvalidArgumentError(",
+        "    if code is None and role == 'array':\n        raise InvalidArgumentError(",
+        BOUND,
     ),
     _py(
         "py-no-buffer-too-small",

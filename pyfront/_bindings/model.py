@@ -20,6 +20,7 @@ class _Scratch(threading.local):
     def __init__(self) -> None:
         self.value = ffi.new("tsrt_value **")
         self.info = ffi.new("tsrt_tensor_info *")
+        self.pair = (self.value, self.info)
         self.tensor = ffi.new("tsrt_tensor **")
 
 
@@ -51,29 +52,50 @@ def device(model) -> str:
     return ffi.string(lib().tsrt_model_device(model)).decode()
 
 
-def run_one_array(model, name: bytes, array: np.ndarray, code: int):
-    """The hot path: method `name` on one borrowed array, the result copied into numpy."""
+def one_array_runner(model):
+    """The hot path, as a function of (name, array, code) for this model: method `name` on one
+    borrowed array (of tsrt_dtype `code`), the result copied into a new numpy array. Made
+    once per model, with everything a call needs bound to local names, which is measurably
+    cheaper per call than looking them up."""
     library = lib()
-    scratch = _scratch
-    status = library.tsrt_model_run_tensor(
-        model,
-        name,
-        data_pointer(array),
-        code,
-        shape_pointer(array.shape),
-        array.ndim,
-        scratch.value,
-        scratch.info,
-    )
-    if status:
-        check(status)
-    value = scratch.value[0]
-    if scratch.info.dtype == NOT_A_TENSOR:
-        return take_value(value)
-    try:
-        return from_info(scratch.info)
-    finally:
-        library.tsrt_value_free(value)
+    run, free = library.tsrt_model_run_tensor, library.tsrt_value_free
+    from_buffer, null, scratch = ffi.from_buffer, ffi.NULL, _scratch
+
+    def run_one_array(name: bytes, array: np.ndarray, code: int):
+        value_out, info = scratch.pair
+        data = from_buffer(array, require_writable=False) if array.size else null
+        status = run(
+            model, name, data, code, shape_pointer(array.shape), array.ndim, value_out, info
+        )
+        if status:
+            check(status)
+        value = value_out[0]
+        if info.dtype == NOT_A_TENSOR:
+            return take_value(value)
+        try:
+            return from_info(info)
+        finally:
+            free(value)
+
+    return run_one_array
+
+
+def bind_into(model, name: bytes, array: np.ndarray, code: int, out: np.ndarray, out_code: int):
+    """A function of no arguments that runs method `name` on what `array` holds at the time
+    and writes the result into `out` (tsrt_model_run_tensor_into). The pointers are taken
+    once, here: the cdata objects hold both arrays, so numpy refuses to resize them in place
+    while the function lives. That is what makes a call cheap."""
+    run = lib().tsrt_model_run_tensor_into
+    data, shape, ndim = data_pointer(array), shape_pointer(array.shape), array.ndim
+    out_data = ffi.from_buffer(out) if out.size else ffi.NULL  # (refuses a read-only out)
+    out_shape, out_ndim = shape_pointer(out.shape), out.ndim
+
+    def call() -> None:
+        status = run(model, name, data, code, shape, ndim, out_data, out_code, out_shape, out_ndim)
+        if status:
+            check(status)
+
+    return call
 
 
 def run_method(model, name: bytes, args: tuple):
