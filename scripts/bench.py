@@ -236,6 +236,11 @@ def worker_tiny(args) -> dict:
         import pyfront
 
         call = pyfront.Model(args.model).forward
+    elif args.which == "pyfront-bound":
+        import pyfront
+
+        bound = pyfront.Model(args.model).bind(x)
+        call = lambda _: bound()  # noqa: E731  (the same call shape as the others)
     else:
         import torch
 
@@ -507,16 +512,24 @@ def main(argv=None) -> int:
         "agreement", model=paths["default"], runs=16 if args.smoke else 200
     )
     log("call overhead: x + 1 on 4 elements")
-    tiny_runs = 3 if args.smoke else 10 if args.quick else 30
-    results["tiny_call_us"] = {
-        "pyfront Model.forward": summary(
-            run_worker("tiny", model=paths["tiny"], runs=tiny_runs, which="pyfront")["ms"]
-        ),
-        "torch.jit.load forward": summary(
-            run_worker("tiny", model=paths["tiny"], runs=tiny_runs, which="torch")["ms"]
-        ),
-        "C tsrt_model_run_tensor": summary(run_c("--calls", paths["tiny"], tiny_runs)["us"]),
+    tiny_rounds, tiny_runs = (1, 3) if args.smoke else (3, 4) if args.quick else (3, 10)
+    tiny_paths = {
+        "pyfront Model.forward": "pyfront",
+        "pyfront Model.bind(x)()": "pyfront-bound",
+        "torch.jit.load forward": "torch",
     }
+    tiny_samples: dict = {name: [] for name in tiny_paths}
+    c_samples: dict = {"us": [], "into_us": []}
+    for _ in range(tiny_rounds):  # a process each, interleaved
+        for name, which in tiny_paths.items():
+            tiny_samples[name] += run_worker(
+                "tiny", model=paths["tiny"], runs=tiny_runs, which=which
+            )["ms"]
+        for key, values in run_c("--calls", paths["tiny"], tiny_runs).items():
+            c_samples[key] += values
+    results["tiny_call_us"] = {name: summary(values) for name, values in tiny_samples.items()}
+    results["tiny_call_us"]["C tsrt_model_run_tensor"] = summary(c_samples["us"])
+    results["tiny_call_us"]["C tsrt_model_run_tensor_into"] = summary(c_samples["into_us"])
     log("cold start: a new process loads ResNet-18 and prints its top-5")
     results["cold_start"] = cold_start(paths["default"], 1 if args.smoke else 5)
     log("two threads on one model, one intra-op thread each")
@@ -587,9 +600,10 @@ def ratios(results: dict) -> dict:
     agreement = results["bf16_agreement"]
     out["bf16 top-1 equal to fp32"] = agreement["same_top1"] / agreement["inputs"]
     tiny = results["tiny_call_us"]
-    out["x + 1 call: pyfront / torch.jit.load"] = (
-        tiny["pyfront Model.forward"]["median_ms"] / tiny["torch.jit.load forward"]["median_ms"]
-    )
+    for name in ("pyfront Model.forward", "pyfront Model.bind(x)()"):
+        out[f"x + 1 call: {name} / torch.jit.load"] = (
+            tiny[name]["median_ms"] / tiny["torch.jit.load forward"]["median_ms"]
+        )
     cold = results["cold_start"]
     out["cold start: pyfront / torch"] = cold["pyfront"]["median_ms"] / cold["torch"]["median_ms"]
     threads = results["threads"]

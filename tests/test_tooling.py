@@ -47,5 +47,14 @@ def test_the_benchmark_runs_every_contender(tmp_path):
     assert agreement["inputs"] == 16 and 0 <= agreement["same_top1"] <= 16
     assert results["machine"]["model"] != "unknown"
     assert "batch 1: pyfront bf16 / OpenVINO bf16" in results["ratios"]
+    tiny = results["tiny_call_us"]
+    assert set(tiny) == {
+        "pyfront Model.forward",
+        "pyfront Model.bind(x)()",
+        "torch.jit.load forward",
+        "C tsrt_model_run_tensor",
+        "C tsrt_model_run_tensor_into",
+    }
+    assert all(r["median_ms"] > 0 for r in tiny.values())
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
     assert "| ratio | value |" in result.stdout
