@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._bindings import model as _native
+from ._bindings.tensors import CODE_OF_DTYPE
 from ._bindings.values import lendable_dtype_code
 from .errors import InvalidArgumentError, UnsupportedOutputError
 
@@ -15,14 +16,18 @@ __all__ = ["BoundCall"]
 
 
 class BoundCall:
-    """Made by `Model.bind(array)`. Each call runs the method on what `array` holds at that
-    moment and returns `out`: the same numpy array every time, overwritten by each call.
+    """Made by `Model.bind(array)`. Each call runs the method on what `input` (the array given
+    to bind) holds at that moment and returns `out`: the same numpy array every time,
+    overwritten by each call.
 
-    Both arrays are lent to the call for its whole life. That is what saves the per-call work
-    of a plain `forward` (looking at the arrays, and allocating and copying a result): write
-    the next input into `array` (`array[...] = x`) and call again. The BoundCall holds both
-    arrays, so numpy refuses to resize them in place (unless told not to check, with
-    `refcheck=False`, which is unsafe for any view of an array); let go of it to end that.
+    Both arrays are lent to the call for its whole life, and the call takes their pointers,
+    shapes and dtypes once. That is what saves the per-call work of a plain `forward`
+    (looking at the arrays, and allocating and copying a result): write the next input into
+    the same array (`input[...] = x`) and call again. The BoundCall holds both arrays, so
+    numpy refuses to resize them in place (unless told not to check, with `refcheck=False`,
+    which is unsafe for any view of an array); let go of it to end that. A shape or dtype
+    given to an array in place later (`a.shape = ...`) is not seen: the call keeps reading
+    and writing the same bytes as before.
 
     `out` is allocated by the first call, from its result, unless given to `bind`. Every
     result must have `out`'s shape and dtype (a bfloat16 result fills a float32 `out`); one
@@ -30,65 +35,84 @@ class BoundCall:
     call. Call it from one thread at a time, as one would write into its arrays.
     """
 
-    __slots__ = ("input", "out", "method", "_model", "_handle", "_run")
+    __slots__ = ("_input", "_out", "_method", "_handle", "_run", "_first", "_signature")
 
-    def __init__(
-        self, model: Any, handle: Any, array: np.ndarray, out: np.ndarray | None, method: str
-    ) -> None:
-        self.input = array
-        self.out = out
-        self.method = method
-        self._model = model  # for the first call, which goes through its plain path
+    def __init__(self, handle: Any, array: np.ndarray, out: np.ndarray | None, method: str) -> None:
+        _lendable_code(array, "the input array")
+        self._input = array
+        self._out = out
+        self._method = method
         self._handle = handle
         self._run: Callable[[], None] | None = None
-        code = _lendable_code(array, "array")
+        self._first = _native.one_array_runner(handle)  # the plain path, for the first call
+        self._signature = f"{method}({_describe(array)}) -> allocated by the first call"
         if out is not None:
-            self._run = _native.bind_into(
-                handle, method.encode(), array, code, out, _lendable_code(out, "out")
-            )
+            self._bind(out)
+
+    @property
+    def input(self) -> np.ndarray:
+        """The array each call reads."""
+        return self._input
+
+    @property
+    def out(self) -> np.ndarray | None:
+        """The array each call writes into and returns (None before a first call that
+        allocates it)."""
+        return self._out
+
+    @property
+    def method(self) -> str:
+        return self._method
 
     def __call__(self) -> np.ndarray:
         run = self._run
         if run is None:
             return self._first_call()
         run()
-        return self.out  # type: ignore[return-value]  # (set whenever _run is)
+        return self._out  # type: ignore[return-value]  # (set whenever _run is)
 
     def _first_call(self) -> np.ndarray:
-        result = self._model.run_method(self.method, self.input)
+        code = _lendable_code(self._input, "the input array")
+        result = self._first(self._method.encode(), self._input, code)
         if type(result) is not np.ndarray:
             raise UnsupportedOutputError(
-                f"{self.method} returned a {type(result).__name__}, but a BoundCall needs a "
+                f"{self._method} returned a {type(result).__name__}, but a BoundCall needs a "
                 f"method that returns one tensor; call it with Model.run_method instead"
             )
-        code = _lendable_code(self.input, "array")
-        self._run = _native.bind_into(
-            self._handle,
-            self.method.encode(),
-            self.input,
-            code,
-            result,
-            _lendable_code(result, "out"),
-        )
-        self.out = result
+        self._bind(result)
         return result
 
+    def _bind(self, out: np.ndarray) -> None:
+        code = _lendable_code(self._input, "the input array")
+        out_code = _lendable_code(out, "out")
+        self._run = _native.bind_into(
+            self._handle, self._method.encode(), self._input, code, out, out_code
+        )
+        self._out = out
+        self._signature = f"{self._method}({_describe(self._input)}) -> {_describe(out)}"
+
     def __repr__(self) -> str:
-        out = "allocated by the first call" if self.out is None else _describe(self.out)
-        return f"<pyfront.BoundCall {self.method}({_describe(self.input)}) -> {out}>"
+        return f"<pyfront.BoundCall {self._signature}>"
 
 
 def _lendable_code(array: Any, role: str) -> int:
     """The dtype code of an array the library can read and write in place, else a clear
-    error that says how to get one."""
-    code = lendable_dtype_code(array) if isinstance(array, np.ndarray) else None
-    if code is None:
+    error that says what is wrong and how to get one."""
+    if not isinstance(array, np.ndarray):
+        raise InvalidArgumentError(f"{role} is {_describe(array)}, but bind takes numpy arrays")
+    code = lendable_dtype_code(array)
+    if code is not None:
+        return code
+    if array.dtype not in CODE_OF_DTYPE:
+        known = ", ".join(sorted(dtype.name for dtype in CODE_OF_DTYPE))
         raise InvalidArgumentError(
-            f"bind lends its arrays to the model, so {role} must be a C-contiguous, writable "
-            f"numpy array of a dtype the library knows; got {_describe(array)} "
-            f"(np.array({role}, order='C') makes such a copy)"
+            f"{role} is {_describe(array)}, a dtype the library does not take; bind takes "
+            f"{known} in the machine's byte order (convert with .astype)"
         )
-    return code
+    raise InvalidArgumentError(
+        f"bind lends its arrays to the model, so {role} must be C-contiguous and writable; "
+        f"it is {_describe(array)} (np.array(a, order='C') makes such a copy)"
+    )
 
 
 def _describe(array: Any) -> str:
@@ -96,4 +120,6 @@ def _describe(array: Any) -> str:
         return f"a {type(array).__name__}"
     traits = [] if array.flags.c_contiguous else ["not C-contiguous"]
     traits += [] if array.flags.writeable else ["read-only"]
-    return f"{array.dtype}{list(array.shape)}" + (f" ({', '.join(traits)})" if traits else "")
+    return f"{array.dtype.str if array.dtype.byteorder == '>' else array.dtype}" + (
+        f"{list(array.shape)}" + (f" ({', '.join(traits)})" if traits else "")
+    )

@@ -294,9 +294,9 @@ MUTANTS = [
         f"{ANY}::test_results_never_reference_caller_memory",
     ),
     _cpp(
-        "fast-path-result-not-contiguous",
-        "methods.cpp",
-        "                if (!tensor.is_contiguous()) tensor = tensor.contiguous();\n",
+        "result-not-contiguous",
+        "tensor.cpp",
+        "    if (!tensor.is_contiguous()) tensor = tensor.contiguous();\n",
         "",
         VALUES,
         f"{ANY}::test_results_never_reference_caller_memory",
@@ -385,9 +385,16 @@ MUTANTS = [
     _cpp(
         "into-strides-ignored",
         "methods.cpp",
-        "if (!widened && tensor.is_cpu() && tensor.is_contiguous()) {",
-        "if (!widened && tensor.is_cpu()) {",
+        "at::Tensor readable = tsrt::readable_on_host(tensor);",
+        "const at::Tensor &readable = tensor;",
         BOUND,
+    ),
+    _cpp(
+        "result-negation-ignored",
+        "tensor.cpp",
+        "    if (tensor.is_neg() || tensor.is_conj()) tensor = tensor.resolve_conj().resolve_neg();\n",
+        "",
+        f"{BOUND}::test_a_lazily_negated_result",
     ),
     _cpp(
         "into-null-out-accepted",
@@ -406,8 +413,8 @@ MUTANTS = [
     _py(
         "py-bound-out-unchecked",
         "bound_call.py",
-        "    if code is None:\n        raise InvalidArgumentError(",
-        "    if code is None and role == 'array':\n        raise InvalidArgumentError(",
+        'out_code = _lendable_code(out, "out")',
+        "out_code = lendable_dtype_code(out) or 1",
         BOUND,
     ),
     _py(

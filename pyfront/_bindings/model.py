@@ -87,7 +87,7 @@ def bind_into(model, name: bytes, array: np.ndarray, code: int, out: np.ndarray,
     while the function lives. That is what makes a call cheap."""
     run = lib().tsrt_model_run_tensor_into
     data, shape, ndim = data_pointer(array), shape_pointer(array.shape), array.ndim
-    out_data = ffi.from_buffer(out) if out.size else ffi.NULL  # (refuses a read-only out)
+    out_data = ffi.from_buffer(out, require_writable=True) if out.size else ffi.NULL
     out_shape, out_ndim = shape_pointer(out.shape), out.ndim
 
     def call() -> None:

@@ -579,13 +579,14 @@ TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor(tsrt_model *model, const char 
 /* The same call without an allocation handed to the caller: the result, which must be one
  * tensor, is written into the caller's C-contiguous host buffer `out` of dtype `out_dtype` and
  * shape `out_shape[0..out_ndim)`, which must be the result's (a bfloat16 result may also be
- * written into a float32 buffer: widened, exactly). `out` is checked before the method runs
- * and written only when the whole call succeeds; it may overlap `data`, since it is written
- * after the method has finished. `out` may be NULL only when out_shape has a zero size.
+ * written into a float32 buffer: widened, exactly). All four pointers are borrowed for the
+ * call only. `out` is checked before the method runs and written only when the whole call
+ * succeeds; it may overlap `data`, since it is written after the method has finished. `out`
+ * may be NULL only when out_shape has a zero size. Same threading as tsrt_model_run_method.
  * Errors: those of tsrt_model_run_tensor; TSRT_ERR_INVALID_ARGUMENT also for a bad out
- * description and for a result whose shape or dtype is not out's (the message gives both);
- * TSRT_ERR_UNSUPPORTED when the result is not one dense tensor. For those two the method has
- * run, which matters only for a model that keeps state. (ABI 5) */
+ * description, and for a result whose shape or dtype is not out's (the message gives both);
+ * TSRT_ERR_UNSUPPORTED when the result is not one dense tensor. In these last two cases the
+ * method has run, which matters only for a model that keeps state. (ABI 5) */
 TSRT_API TSRT_NODISCARD int tsrt_model_run_tensor_into(tsrt_model *model, const char *name,
                                                        const void *data, tsrt_dtype dtype,
                                                        const int64_t *shape, size_t ndim, void *out,

@@ -193,6 +193,11 @@ int guarded(int libtorch_status, const char *context, Body &&body) noexcept {
 // Maps libtorch's element type to this ABI's; TSRT_DTYPE_UNKNOWN for types not in the ABI.
 tsrt_dtype to_abi_dtype(c10::ScalarType type) noexcept;
 
+// A tensor as a caller reads its memory: on the host, C-contiguous, and with libtorch's lazy
+// negation and conjugation applied (the imaginary part of a conjugate view shares memory that
+// holds the values un-negated). Returns `tensor` itself when it is all that already.
+at::Tensor readable_on_host(at::Tensor tensor);
+
 // Hands a tensor out to the caller: on the host and contiguous. Results of calls already
 // never share caller memory (call_method sees to that).
 tsrt_tensor *make_result_tensor(const at::Tensor &value);
@@ -204,8 +209,9 @@ at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t nd
 // produces (TSRT_ERR_UNSUPPORTED for any other result).
 at::Tensor run_forward_to_tensor(tsrt_model &model, const at::Tensor &input);
 
-// Maps this ABI's element type to libtorch's; fails with TSRT_ERR_INVALID_ARGUMENT otherwise.
-c10::ScalarType from_abi_dtype(int dtype);
+// Maps this ABI's element type to libtorch's; fails with TSRT_ERR_INVALID_ARGUMENT otherwise,
+// naming `whose` dtype it is when given ("out").
+c10::ScalarType from_abi_dtype(int dtype, const char *whose = nullptr);
 
 // The number a C caller passed for an enum parameter (tsrt_dtype, tsrt_precision). A C caller
 // may pass any int there, and reading a value outside the enumerators as the C++ enum type is
@@ -221,12 +227,12 @@ inline int enum_code(const Enum &value) noexcept {
 
 // What messages call a caller's buffer and the parameters that describe it.
 struct BufferNames {
-    const char *role;   // "input"
+    const char *role;   // "input", "out buffer"
     const char *shape;  // "shape"
     const char *data;   // "data"
 };
 inline constexpr BufferNames kInputNames{"input", "shape", "data"};
-inline constexpr BufferNames kOutNames{"out", "out_shape", "out"};
+inline constexpr BufferNames kOutNames{"out buffer", "out_shape", "out"};
 
 // A caller's C-contiguous buffer, checked: its shape (`sizes` views the caller's array, for
 // the call only) and element count.

@@ -105,13 +105,13 @@ void write_result_into(const c10::IValue &result, const tsrt::CallerBuffer &out,
                        const std::string &method) {
     if (!result.isTensor())
         fail(TSRT_ERR_UNSUPPORTED, method + " returned a " + result.type()->str() +
-                                       ", not one tensor, so it cannot be written into out; "
-                                       "call it without out");
+                                       ", not one tensor, so there is nothing to write into out");
     const at::Tensor &tensor = result.toTensor();
-    if (!tensor.defined() || tensor.layout() != c10::kStrided || tensor.is_quantized())
+    if (!tensor.defined() || tensor.layout() != c10::kStrided || tensor.is_quantized() ||
+        tsrt::to_abi_dtype(tensor.scalar_type()) == TSRT_DTYPE_UNKNOWN)
         fail(TSRT_ERR_UNSUPPORTED, method + " returned " + describe_argument(result) +
-                                       " (sparse, quantized or undefined), which cannot be "
-                                       "written into out");
+                                       ", which no out can hold (undefined, sparse, quantized, "
+                                       "or of a dtype this ABI does not have)");
     bool widened = tensor.scalar_type() == c10::kBFloat16 && out.type == c10::kFloat;
     if ((tensor.scalar_type() != out.type && !widened) || tensor.sizes() != out.sizes)
         fail(TSRT_ERR_INVALID_ARGUMENT, method + " returned " + describe_argument(result) +
@@ -119,11 +119,12 @@ void write_result_into(const c10::IValue &result, const tsrt::CallerBuffer &out,
                                             c10::str(out.sizes) +
                                             ": give out the result's shape and dtype");
     if (out.numel == 0) return;
-    if (!widened && tensor.is_cpu() && tensor.is_contiguous()) {
-        std::memmove(out.data, tensor.const_data_ptr(), tensor.nbytes());  // out may be the input
+    at::Tensor readable = tsrt::readable_on_host(tensor);
+    if (widened) {
+        at::from_blob(out.data, out.sizes, at::TensorOptions().dtype(out.type)).copy_(readable);
         return;
     }
-    at::from_blob(out.data, out.sizes, at::TensorOptions().dtype(out.type)).copy_(tensor);
+    std::memmove(out.data, readable.const_data_ptr(), readable.nbytes());  // out may be the input
 }
 
 // Whether `value` is a tensor whose shape matches one the model's file declares, the first
@@ -329,9 +330,7 @@ int tsrt_model_run_tensor(tsrt_model *model, const char *name, const void *data,
             tsrt_dtype type = tsrt::to_abi_dtype(tensor.scalar_type());
             if (type != TSRT_DTYPE_UNKNOWN && tensor.layout() == c10::kStrided &&
                 !tensor.is_quantized()) {
-                if (!tensor.is_cpu()) tensor = tensor.to(at::kCPU);
-                if (!tensor.is_contiguous()) tensor = tensor.contiguous();
-                result = c10::IValue(std::move(tensor));
+                result = c10::IValue(tsrt::readable_on_host(std::move(tensor)));
                 const at::Tensor &kept = result.toTensor();
                 described = {type, static_cast<size_t>(kept.dim()),
                              kept.dim() ? kept.sizes().data() : nullptr,
@@ -353,7 +352,7 @@ int tsrt_model_run_tensor_into(tsrt_model *model, const char *name, const void *
         // out is checked before the method runs: a bad out never costs a call (or a state
         // change of a model that keeps state).
         tsrt::CallerBuffer destination =
-            tsrt::check_caller_buffer(out, tsrt::from_abi_dtype(tsrt::enum_code(out_dtype)),
+            tsrt::check_caller_buffer(out, tsrt::from_abi_dtype(tsrt::enum_code(out_dtype), "out"),
                                       out_shape, out_ndim, tsrt::kOutNames);
         at::Tensor input =
             tsrt::borrow_input(data, tsrt::from_abi_dtype(tsrt::enum_code(dtype)), shape, ndim);

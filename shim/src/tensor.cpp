@@ -41,10 +41,11 @@ tsrt_dtype to_abi_dtype(c10::ScalarType type) noexcept {
     return TSRT_DTYPE_UNKNOWN;
 }
 
-c10::ScalarType from_abi_dtype(int dtype) {
+c10::ScalarType from_abi_dtype(int dtype, const char *whose) {
     for (const DtypePair &pair : kDtypes)
         if (pair.abi == dtype) return pair.torch;
-    fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
+    fail(TSRT_ERR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype) +
+                                        (whose ? std::string(" for ") + whose : std::string()));
 }
 
 CallerBuffer check_caller_buffer(const void *data, c10::ScalarType type, const int64_t *shape,
@@ -84,6 +85,13 @@ at::Tensor borrow_float_input(const float *data, const int64_t *shape, size_t nd
     return borrow_input(data, c10::kFloat, shape, ndim);
 }
 
+at::Tensor readable_on_host(at::Tensor tensor) {
+    if (!tensor.is_cpu()) tensor = tensor.to(at::kCPU);
+    if (tensor.is_neg() || tensor.is_conj()) tensor = tensor.resolve_conj().resolve_neg();
+    if (!tensor.is_contiguous()) tensor = tensor.contiguous();
+    return tensor;
+}
+
 tsrt_tensor *make_result_tensor(const at::Tensor &value) {
     if (!value.defined()) fail(TSRT_ERR_UNSUPPORTED, "forward returned an undefined tensor");
     if (value.layout() != c10::kStrided || value.is_quantized())
@@ -92,7 +100,7 @@ tsrt_tensor *make_result_tensor(const at::Tensor &value) {
     if (dtype == TSRT_DTYPE_UNKNOWN)
         fail(TSRT_ERR_UNSUPPORTED, std::string("forward returned a tensor of unsupported dtype ") +
                                        c10::toString(value.scalar_type()));
-    at::Tensor host = value.to(at::kCPU).contiguous();
+    at::Tensor host = readable_on_host(value);
     return new tsrt_tensor{host, host.sizes().vec(), dtype};
 }
 

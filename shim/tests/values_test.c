@@ -392,9 +392,10 @@ static void test_run_tensor_into(const char *path) {
                                      TSRT_DTYPE_FLOAT32, result_shape, 2) == TSRT_OK);
     CHECK(all_equal(out, transposed, 6));
     CHECK(all_equal(x, original, 6));
-    CHECK(tsrt_model_run_tensor_into(model, "flat", x, TSRT_DTYPE_FLOAT32, shape, 2, x,
-                                     TSRT_DTYPE_FLOAT32, flat, 1) == TSRT_OK); /* out is x */
-    CHECK(all_equal(x, original, 6));
+    CHECK(tsrt_model_run_tensor_into(model, "transposed", x, TSRT_DTYPE_FLOAT32, shape, 2, x,
+                                     TSRT_DTYPE_FLOAT32, result_shape,
+                                     2) == TSRT_OK); /* out is x */
+    CHECK(all_equal(x, transposed, 6));
     CHECK(tsrt_model_run_tensor_into(model, "forward", NULL, TSRT_DTYPE_FLOAT32, empty, 2, NULL,
                                      TSRT_DTYPE_FLOAT32, empty, 2) == TSRT_OK);
 
@@ -414,17 +415,17 @@ static void test_run_tensor_into(const char *path) {
     CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "transposed", out, TSRT_DTYPE_FLOAT32, flat, 1,
                      "but out is Float[6]");
     CHECK_INTO_FAILS(TSRT_ERR_UNSUPPORTED, "nested", out, TSRT_DTYPE_FLOAT32, shape, 2,
-                     "nested returned a (Tensor, Tensor[]), not one tensor");
+                     "nested returned a (Tensor, Tensor[]), not one tensor, so there is nothing");
     CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", NULL, TSRT_DTYPE_FLOAT32, shape, 2,
                      "out is NULL");
     CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, TSRT_DTYPE_FLOAT32, NULL, 2,
                      "out_shape is NULL");
     CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, TSRT_DTYPE_FLOAT32, negative, 2,
-                     "out dimension 1 has negative size -2");
+                     "out buffer dimension 1 has negative size -2");
     CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, TSRT_DTYPE_FLOAT32, shape, 65,
-                     "the out has more than 64 dimensions");
+                     "the out buffer has more than 64 dimensions");
     CHECK_INTO_FAILS(TSRT_ERR_INVALID_ARGUMENT, "forward", out, (tsrt_dtype)99, shape, 2,
-                     "unknown dtype code 99");
+                     "unknown dtype code 99 for out");
     CHECK_INTO_FAILS(TSRT_ERR_NO_SUCH_NAME, "nope", out, TSRT_DTYPE_FLOAT32, shape, 2, "nope");
     CHECK(tsrt_model_run_tensor_into(NULL, "forward", x, TSRT_DTYPE_FLOAT32, shape, 2, out,
                                      TSRT_DTYPE_FLOAT32, shape, 2) == TSRT_ERR_INVALID_ARGUMENT);
