@@ -103,11 +103,12 @@ def _lendable_code(array: Any, role: str) -> int:
     code = lendable_dtype_code(array)
     if code is not None:
         return code
-    if array.dtype not in CODE_OF_DTYPE:
+    if array.dtype not in CODE_OF_DTYPE and array.dtype.name != "bfloat16":
         known = ", ".join(sorted(dtype.name for dtype in CODE_OF_DTYPE))
         raise InvalidArgumentError(
             f"{role} is {_describe(array)}, a dtype the library does not take; bind takes "
-            f"{known} in the machine's byte order (convert with .astype)"
+            f"{known} and ml_dtypes' bfloat16, in the machine's byte order (convert with "
+            f".astype)"
         )
     raise InvalidArgumentError(
         f"bind lends its arrays to the model, so {role} must be C-contiguous and writable; "

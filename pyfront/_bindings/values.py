@@ -38,10 +38,13 @@ def dtype_code(dtype: np.dtype[Any]) -> int:
 
 def lendable_dtype_code(array: np.ndarray):
     """The dtype code for an array the library can borrow as it is (C-contiguous, writable,
-    native byte order), else None."""
+    native byte order; ml_dtypes' bfloat16 too), else None."""
     flags = array.flags
     if flags.c_contiguous and flags.writeable:
-        return CODE_OF_DTYPE.get(array.dtype)
+        code = CODE_OF_DTYPE.get(array.dtype)
+        if code is None and array.dtype.name == "bfloat16":
+            return BFLOAT16
+        return code
     return None
 
 
