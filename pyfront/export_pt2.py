@@ -148,13 +148,28 @@ def compile_package(
         # torch.is_grad_enabled() then, not when the program was traced); with them on,
         # "freezing" is ignored without a word and the package runs plain convolutions on
         # unfolded weights.
-        with torch.no_grad(), _conv_weights_packed_when_compiled():
+        with torch.no_grad(), _conv_weights_packed_when_compiled(), _batch_range_kept():
             args, kwargs = traced.example_inputs
             files[name] = torch._inductor.aot_compile(
                 traced.module(check_guards=False), args, kwargs, options=dict(configs)
             )
     package_aoti(str(output), files)
     return output
+
+
+def _batch_range_kept():
+    """While Inductor compiles, it computes each convolution's result on fake tensors; for a
+    convolution of stride 1 that asks libtorch which backend it would pick, which depends on
+    whether the batch is below 16. Answered with the traced batch (2), the question became a
+    guard, and the package refused every batch of 16 or more. With `backed_size_oblivious`
+    such questions about the batch take their default answer (here the same: below 16)
+    without adding a guard. For ResNet-18 the compiled kernels are byte for byte the same
+    either way; only the package's check of the batch range differs (<= 15 before, <= 1024
+    after). Scoped to the compile."""
+    import torch.fx.experimental._config as shapes_config
+
+    # (patch is added to the module when torch installs it as a config module)
+    return shapes_config.patch(backed_size_oblivious=True)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

@@ -418,6 +418,13 @@ MUTANTS = [
         BOUND,
     ),
     _py(
+        "py-pt2-batch-range-narrowed",
+        "export_pt2.py",
+        "_conv_weights_packed_when_compiled(), _batch_range_kept():",
+        "_conv_weights_packed_when_compiled():",
+        "tests/test_pt2.py::test_a_package_takes_every_batch_size_up_to_its_maximum",
+    ),
+    _py(
         "py-no-buffer-too-small",
         "errors.py",
         '    "TSRT_ERR_BUFFER_TOO_SMALL": BufferTooSmallError,\n',

@@ -169,6 +169,32 @@ def test_convolution_weights_are_packed_once_not_at_every_call(models):
     assert not weights & set(reordered), second
 
 
+def test_a_package_takes_every_batch_size_up_to_its_maximum(tmp_path):
+    """A convolution of stride 1 made Inductor's compile ask whether the batch is below 16 (to
+    pick a convolution backend for the layout of its result), with the traced batch's answer:
+    the package then refused batch 16 and above. Compared with PyTorch's own loader on the
+    same file, at batch sizes on both sides of 16 and at the largest one."""
+    import torch
+
+    torch.manual_seed(0)
+    eager = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+    ).eval()
+    package = export_pt2.compile_package(eager, [1, 3, 8, 8], {}, tmp_path / "c.pt2", batch1=False)
+    reference = export_pt2.load_package(package)
+    with pyfront.Model(package) as model:
+        for batch in (1, 15, 16, 17, export_pt2.MAX_BATCH):
+            x = np.random.default_rng(batch).random((batch, 3, 8, 8), dtype=np.float32)
+            expected = reference(torch.from_numpy(x)).numpy()
+            np.testing.assert_array_equal(model.forward(x), expected)
+        too_many = np.zeros((export_pt2.MAX_BATCH + 1, 3, 8, 8), np.float32)
+        with raises_exactly(InferenceError, match=f"<= {export_pt2.MAX_BATCH}"):
+            model.forward(too_many)
+
+
 def test_load_from_bytes_whatever_the_name(models, tmp_path):
     import torch
 
