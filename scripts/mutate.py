@@ -363,8 +363,8 @@ MUTANTS = [
     _py(
         "py-pt2-conv-weights-left-plain",
         "export_pt2.py",
-        "with torch.no_grad(), _conv_weights_packed_when_compiled():",
-        "with torch.no_grad():",
+        "with torch.no_grad(), _conv_weights_packed_when_compiled(), _batch_range_kept():",
+        "with torch.no_grad(), _batch_range_kept():",
         "tests/test_pt2.py::test_convolution_weights_are_packed_once_not_at_every_call",
     ),
     # --- bound calls: the result written into the caller's out -------------------------------
