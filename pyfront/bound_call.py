@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._bindings import model as _native
-from ._bindings.tensors import CODE_OF_DTYPE
+from ._bindings.tensors import CODE_OF_DTYPE, native_dtype_code
 from ._bindings.values import lendable_dtype_code
 from .errors import InvalidArgumentError, UnsupportedOutputError
 
@@ -37,17 +37,24 @@ class BoundCall:
 
     __slots__ = ("_input", "_out", "_method", "_handle", "_run", "_first", "_signature")
 
-    def __init__(self, handle: Any, array: np.ndarray, out: np.ndarray | None, method: str) -> None:
-        _lendable_code(array, "the input array")
+    def __init__(
+        self,
+        handle: Any,
+        run_one_array: Callable[[bytes, np.ndarray, int], Any],
+        array: np.ndarray,
+        out: np.ndarray | None,
+        method: str,
+    ) -> None:
+        code = _lendable_code(array, "the input array")
         self._input = array
         self._out = out
         self._method = method
         self._handle = handle
         self._run: Callable[[], None] | None = None
-        self._first = _native.one_array_runner(handle)  # the plain path, for the first call
+        self._first = run_one_array  # the model's plain path, for a first call that allocates
         self._signature = f"{method}({_describe(array)}) -> allocated by the first call"
         if out is not None:
-            self._bind(out)
+            self._bind(out, code)
 
     @property
     def input(self) -> np.ndarray:
@@ -72,18 +79,17 @@ class BoundCall:
         return self._out  # type: ignore[return-value]  # (set whenever _run is)
 
     def _first_call(self) -> np.ndarray:
-        code = _lendable_code(self._input, "the input array")
+        code = _lendable_code(self._input, "the input array")  # as it is now: bound from here
         result = self._first(self._method.encode(), self._input, code)
         if type(result) is not np.ndarray:
             raise UnsupportedOutputError(
                 f"{self._method} returned a {type(result).__name__}, but a BoundCall needs a "
                 f"method that returns one tensor; call it with Model.run_method instead"
             )
-        self._bind(result)
+        self._bind(result, code)
         return result
 
-    def _bind(self, out: np.ndarray) -> None:
-        code = _lendable_code(self._input, "the input array")
+    def _bind(self, out: np.ndarray, code: int) -> None:
         out_code = _lendable_code(out, "out")
         self._run = _native.bind_into(
             self._handle, self._method.encode(), self._input, code, out, out_code
@@ -103,7 +109,7 @@ def _lendable_code(array: Any, role: str) -> int:
     code = lendable_dtype_code(array)
     if code is not None:
         return code
-    if array.dtype not in CODE_OF_DTYPE and array.dtype.name != "bfloat16":
+    if native_dtype_code(array.dtype) is None:
         known = ", ".join(sorted(dtype.name for dtype in CODE_OF_DTYPE))
         raise InvalidArgumentError(
             f"{role} is {_describe(array)}, a dtype the library does not take; bind takes "

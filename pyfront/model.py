@@ -112,7 +112,7 @@ class Model:
         first call unless given. See BoundCall."""
         if not isinstance(method, str):
             raise InvalidArgumentError(f"the method name must be a str, got {method!r}")
-        return BoundCall(self._live_handle(), array, out, method)
+        return BoundCall(self._live_handle(), self._run_one_array, array, out, method)
 
     def topk(self, array: Any, k: int = 5) -> TopK:
         """forward once, then softmax over the classes and the k most probable of each row,

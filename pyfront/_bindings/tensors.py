@@ -15,6 +15,17 @@ CODE_OF_DTYPE: dict[np.dtype[Any], int] = {
 }
 DTYPE_OF_CODE: dict[int, np.dtype[Any]] = {code: dtype for dtype, code in CODE_OF_DTYPE.items()}
 BFLOAT16 = getattr(C, BFLOAT16_ABI_NAME)
+
+
+def native_dtype_code(dtype: np.dtype[Any]) -> int | None:
+    """The tsrt_dtype code of a numpy dtype in the machine's byte order: one of the table's,
+    or ml_dtypes' bfloat16, known by its name (numpy has none); None for any other."""
+    code = CODE_OF_DTYPE.get(dtype)
+    if code is None and dtype.name == "bfloat16":
+        return BFLOAT16
+    return code
+
+
 NOT_A_TENSOR = C.TSRT_DTYPE_UNKNOWN
 
 

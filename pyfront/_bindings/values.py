@@ -17,16 +17,14 @@ import numpy as np
 from .._ffi import C, ffi, lib
 from ..errors import InvalidArgumentError, UnsupportedOutputError
 from . import check
-from .tensors import BFLOAT16, CODE_OF_DTYPE, data_pointer, shape_pointer, take
+from .tensors import CODE_OF_DTYPE, data_pointer, native_dtype_code, shape_pointer, take
 
 _INT64 = np.iinfo(np.int64)
 
 
 def dtype_code(dtype: np.dtype[Any]) -> int:
     """The tsrt_dtype code of a numpy dtype (either byte order), or InvalidArgumentError."""
-    code = CODE_OF_DTYPE.get(dtype.newbyteorder("=") if dtype.byteorder == ">" else dtype)
-    if code is None and dtype.name == "bfloat16":  # ml_dtypes' bfloat16, if the caller has it
-        code = BFLOAT16
+    code = native_dtype_code(dtype.newbyteorder("=") if dtype.byteorder == ">" else dtype)
     if code is None:
         supported = ", ".join(sorted(d.name for d in CODE_OF_DTYPE))
         raise InvalidArgumentError(
@@ -41,10 +39,7 @@ def lendable_dtype_code(array: np.ndarray):
     native byte order; ml_dtypes' bfloat16 too), else None."""
     flags = array.flags
     if flags.c_contiguous and flags.writeable:
-        code = CODE_OF_DTYPE.get(array.dtype)
-        if code is None and array.dtype.name == "bfloat16":
-            return BFLOAT16
-        return code
+        return native_dtype_code(array.dtype)
     return None
 
 
